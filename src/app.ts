@@ -1,0 +1,202 @@
+/**
+ * Composition root: builds the store, bus, services, hub and HTTP server from a Config, without
+ * listening. `main.ts` listens and traps signals; tests call `createApp` and `listen({port: 0})`.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { DestinationStream, Logger } from 'pino';
+import type { WebSocketServer } from 'ws';
+import { createAuthService, type AuthService } from './auth/auth.service.ts';
+import { createLoginGuard } from './auth/login-guard.ts';
+import { createPasswordHasher } from './auth/password.ts';
+import { createTokenService, type TokenService } from './auth/tokens.ts';
+import type { Bus } from './bus/bus.ts';
+import { createMemoryBus } from './bus/memory-bus.ts';
+import type { Config } from './config.ts';
+import { buildHttpServer } from './http/server.ts';
+import { createLogger } from './logger.ts';
+import { createFeed, type Feed } from './messages/feed.ts';
+import { createMessageService, type MessageService } from './messages/message.service.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { CloseCode } from './protocol.ts';
+import { Hub } from './realtime/hub.ts';
+import type { Presence } from './realtime/presence.ts';
+import { attachWebSocket } from './realtime/upgrade.ts';
+import { openStore, type Store } from './store/database.ts';
+import { migrateToLatest } from './store/migrate.ts';
+import { createUserService, type UserService } from './users/user.service.ts';
+
+export interface AppOptions {
+  /** Where logs go (tests capture them); default stdout. */
+  logStream?: DestinationStream;
+  /** A bus other than the default for this configuration (tests). */
+  bus?: Bus;
+  now?: () => number;
+  /** Extra HTTP plugins (the web pages are added by main and tests that need them). */
+  plugins?: Array<(app: FastifyInstance) => Promise<void>>;
+}
+
+export interface App {
+  config: Config;
+  logger: Logger;
+  http: FastifyInstance;
+  store: Store;
+  bus: Bus;
+  hub: Hub;
+  feed: Feed;
+  presence: Presence;
+  users: UserService;
+  auth: AuthService;
+  tokens: TokenService;
+  messages: MessageService;
+  metrics: Metrics;
+  /** Creates the first admin if there are no users; returns a generated password to print once. */
+  bootstrap(): Promise<{ generatedPassword?: string }>;
+  listen(): Promise<string>;
+  /** Graceful stop: refuse upgrades, close sockets with 1012, finish in-flight HTTP, close the store. */
+  close(): Promise<void>;
+}
+
+/** The JWT secret: configured, or generated once and kept in the data folder (embedded mode only). */
+export function resolveJwtSecret(config: Config): string {
+  if (config.auth.jwtSecret !== undefined) return config.auth.jwtSecret;
+  if (config.database.sqlitePath === ':memory:') return randomBytes(32).toString('base64url');
+  const file = join(config.dataDir, 'jwt-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(config.dataDir, { recursive: true });
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
+  const logger = createLogger(config.log.level, opts.logStream);
+  const now = opts.now ?? Date.now;
+  const store = openStore(config.database);
+  await migrateToLatest(store);
+  const metrics = createMetrics();
+  const bus = opts.bus ?? createMemoryBus();
+  const db = store.db;
+
+  const hasher = createPasswordHasher({ N: config.auth.scryptN, concurrency: config.auth.hashConcurrency });
+  const tokens = createTokenService({
+    secret: resolveJwtSecret(config),
+    ttlSec: config.auth.tokenTtlSec,
+    now,
+  });
+  const users = createUserService({ db, bus, hasher, nodeId: config.nodeId, now });
+  const guard = createLoginGuard({
+    maxFailures: config.auth.loginMaxFailures,
+    lockoutSec: config.auth.loginLockoutSec,
+    now,
+  });
+  const auth = createAuthService({
+    db,
+    users,
+    tokens,
+    hasher,
+    guard,
+    ticketTtlSec: config.realtime.ticketTtlSec,
+    now,
+  });
+  const messages = createMessageService({
+    db,
+    dialect: store.dialect,
+    bus,
+    nodeId: config.nodeId,
+    maxTargets: config.messages.maxTargets,
+    idempotencyTtlSec: config.messages.idempotencyTtlSec,
+    now,
+  });
+  const feed = createFeed({ db, unreadCounts: messages.unreadCounts, now });
+  const hub = new Hub({
+    source: feed,
+    bus,
+    realtime: config.realtime,
+    events: config.events,
+    metrics,
+    logger,
+    nodeId: config.nodeId,
+    now,
+  });
+  const presence: Presence = hub;
+  await hub.start();
+
+  let shuttingDown = false;
+  const isShuttingDown = () => shuttingDown;
+  const http = await buildHttpServer({
+    config,
+    logger,
+    store,
+    auth,
+    users,
+    messages,
+    presence,
+    metrics,
+    isShuttingDown,
+    ...(opts.plugins && { plugins: opts.plugins }),
+  });
+  const wss: WebSocketServer = attachWebSocket({
+    server: http.server,
+    hub,
+    auth,
+    realtime: config.realtime,
+    metrics,
+    logger,
+    checkCursor: feed.checkCursor,
+    isShuttingDown,
+  });
+
+  // Retention and expiry housekeeping: small bounded batches on a timer, never a long block.
+  const housekeeping = setInterval(() => {
+    void (async () => {
+      try {
+        await feed.prune(config.events.retentionSec);
+        await messages.pruneIdempotency();
+      } catch (err) {
+        logger.warn({ err: { message: (err as Error).message } }, 'housekeeping failed');
+      }
+    })();
+  }, config.events.cleanupIntervalMs);
+  housekeeping.unref();
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    logger,
+    http,
+    store,
+    bus,
+    hub,
+    feed,
+    presence,
+    users,
+    auth,
+    tokens,
+    messages,
+    metrics,
+    async bootstrap() {
+      const r = await users.ensureAdmin(config.auth.adminUsername, config.auth.adminPassword);
+      return r.generatedPassword === undefined ? {} : { generatedPassword: r.generatedPassword };
+    },
+    async listen() {
+      return http.listen({ port: config.http.port, host: config.http.host });
+    },
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        clearInterval(housekeeping);
+        await hub.closeAll(CloseCode.SERVICE_RESTART, config.realtime.shutdownDrainMs);
+        await hub.stop();
+        wss.close();
+        await http.close();
+        await bus.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

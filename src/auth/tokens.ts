@@ -1,0 +1,63 @@
+/**
+ * JWT issue and verify with jose: HS256 only, `exp` and `sub` required, `sub` a numeric user id. A host
+ * platform holding the same secret can mint tokens with these claims and skypush accepts them.
+ */
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { AppError, Errors } from '../errors.ts';
+
+export type Role = 'admin' | 'user';
+
+export interface TokenClaims {
+  userId: number;
+  role: Role;
+  /** Expiry, unix seconds. */
+  exp: number;
+}
+
+export interface TokenService {
+  issue(userId: number, role: Role): Promise<{ token: string; expiresIn: number; exp: number }>;
+  /** Throws AppError UNAUTHENTICATED / TOKEN_EXPIRED. */
+  verify(token: string): Promise<TokenClaims>;
+}
+
+export function createTokenService(opts: {
+  secret: string;
+  ttlSec: number;
+  now?: () => number;
+}): TokenService {
+  const key = new TextEncoder().encode(opts.secret);
+  const now = opts.now ?? Date.now;
+  return {
+    async issue(userId, role) {
+      const iat = Math.floor(now() / 1000);
+      const exp = iat + opts.ttlSec;
+      const token = await new SignJWT({ role })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(String(userId))
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(key);
+      return { token, expiresIn: opts.ttlSec, exp };
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: ['HS256'],
+          requiredClaims: ['exp', 'sub'],
+          currentDate: new Date(now()),
+        });
+        const sub = payload.sub ?? '';
+        const userId = Number(sub);
+        if (!/^\d{1,15}$/.test(sub) || !Number.isSafeInteger(userId) || userId <= 0) {
+          throw new AppError(Errors.UNAUTHENTICATED, 'token subject must be a numeric user id');
+        }
+        const role: Role = payload['role'] === 'admin' ? 'admin' : 'user';
+        return { userId, role, exp: payload.exp as number };
+      } catch (e) {
+        if (e instanceof AppError) throw e;
+        if (e instanceof joseErrors.JWTExpired) throw new AppError(Errors.TOKEN_EXPIRED);
+        throw new AppError(Errors.UNAUTHENTICATED, 'invalid token');
+      }
+    },
+  };
+}

@@ -1,0 +1,133 @@
+/** The seed's WebSocket management endpoints, plus one-time tickets for the upgrade. */
+import type { FastifyInstance } from 'fastify';
+import { AppError, Errors } from '../../errors.ts';
+import { BROADCAST_TYPES, INBOUND_LIMITS } from '../../protocol.ts';
+import { principalOf } from '../auth-hooks.ts';
+import { bearer, envelopeSchema, errorSchema, ok } from '../envelope.ts';
+import type { RouteDeps } from '../server.ts';
+
+export async function wsRoutes(
+  app: FastifyInstance,
+  { auth, messages, presence, hooks }: RouteDeps,
+): Promise<void> {
+  const tags = ['websocket'];
+
+  app.post(
+    '/api/v1/ws/ticket',
+    {
+      preHandler: hooks.authenticate,
+      schema: {
+        tags,
+        summary: 'A one-time ticket (30 s) for GET /api/v1/ws/messages?ticket=…, so no token goes in a URL',
+        security: bearer,
+        response: {
+          200: envelopeSchema({
+            type: 'object',
+            properties: { ticket: { type: 'string' }, expiresIn: { type: 'integer' } },
+          }),
+        },
+      },
+    },
+    async (request) => ok(await auth.issueTicket(principalOf(request))),
+  );
+
+  app.get(
+    '/api/v1/ws/online/users',
+    {
+      preHandler: hooks.requireAdmin,
+      schema: {
+        tags,
+        summary: 'Users with at least one open connection (admin)',
+        security: bearer,
+        response: {
+          200: envelopeSchema({
+            type: 'object',
+            properties: {
+              onlineCount: { type: 'integer' },
+              users: { type: 'array', items: { type: 'integer' } },
+            },
+          }),
+          403: errorSchema,
+        },
+      },
+    },
+    async () => {
+      const users = (await presence.onlineUserIds()).sort((a, b) => a - b);
+      return ok({ onlineCount: users.length, users });
+    },
+  );
+
+  app.get<{ Querystring: { userId?: string } }>(
+    '/api/v1/ws/online/check',
+    {
+      preHandler: hooks.authenticate,
+      schema: {
+        tags,
+        summary: 'Is the caller online (admins may ask about ?userId=)',
+        security: bearer,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { userId: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' } },
+        },
+        response: {
+          200: envelopeSchema({
+            type: 'object',
+            properties: { userID: { type: 'integer' }, isOnline: { type: 'boolean' } },
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const p = principalOf(request);
+      const asked = request.query.userId === undefined ? p.userId : Number(request.query.userId);
+      if (asked !== p.userId && p.role !== 'admin')
+        throw new AppError(Errors.ADMIN_REQUIRED, 'only admins may check other users');
+      return ok({ userID: asked, isOnline: await presence.isOnline(asked) });
+    },
+  );
+
+  app.post<{ Body: { type?: string; data: Record<string, unknown> } }>(
+    '/api/v1/ws/broadcast',
+    {
+      preHandler: hooks.requireAdmin,
+      schema: {
+        tags,
+        summary: 'Push a system notice to every user (admin); durable, replayed on resume',
+        security: bearer,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['data'],
+          properties: {
+            type: { type: 'string', enum: [...BROADCAST_TYPES] },
+            data: {
+              type: 'object',
+              properties: {
+                title: { type: 'string', maxLength: 200 },
+                content: { type: 'string' },
+                level: { type: 'string', enum: ['info', 'warning', 'error', 'success'] },
+              },
+            },
+          },
+        },
+        response: {
+          200: envelopeSchema({ type: 'object', properties: { recipients: { type: 'integer' } } }),
+          403: errorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { type = 'SYSTEM_NOTIFY', data } = request.body;
+      if (Buffer.byteLength(JSON.stringify(data)) > INBOUND_LIMITS.maxDataBytes) {
+        throw new AppError(
+          Errors.VALIDATION_FAILED,
+          `data must be at most ${INBOUND_LIMITS.maxDataBytes} bytes of JSON`,
+          { data: { field: '/data' } },
+        );
+      }
+      await messages.broadcast(type, data);
+      return ok({ recipients: (await presence.onlineUserIds()).length }, 'broadcast sent');
+    },
+  );
+}

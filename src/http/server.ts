@@ -1,0 +1,100 @@
+/**
+ * Builds the Fastify app (routes, schemas, envelope, error mapping, OpenAPI at /docs) without listening:
+ * tests drive it on port 0; main.ts listens. No business logic lives here.
+ */
+import { createServer } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Logger } from 'pino';
+import type { AuthService } from '../auth/auth.service.ts';
+import type { Config } from '../config.ts';
+import type { MessageService } from '../messages/message.service.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Presence } from '../realtime/presence.ts';
+import type { Store } from '../store/database.ts';
+import type { UserService } from '../users/user.service.ts';
+import { createAuthHooks, type AuthHooks } from './auth-hooks.ts';
+import { installErrorHandler } from './error-handler.ts';
+import { authRoutes } from './routes/auth.routes.ts';
+import { messageRoutes } from './routes/messages.routes.ts';
+import { opsRoutes } from './routes/ops.routes.ts';
+import { userRoutes } from './routes/users.routes.ts';
+import { wsRoutes } from './routes/ws.routes.ts';
+
+export interface HttpDeps {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  auth: AuthService;
+  users: UserService;
+  messages: MessageService;
+  presence: Presence;
+  metrics: Metrics;
+  isShuttingDown: () => boolean;
+  /** Extra route plugins (the web pages). */
+  plugins?: Array<(app: FastifyInstance) => Promise<void>>;
+}
+
+export interface RouteDeps extends HttpDeps {
+  hooks: AuthHooks;
+}
+
+export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.config.http.bodyLimit,
+    trustProxy: deps.config.http.trustProxy,
+    // Slowloris (upgrades included): Node enforces headersTimeout only every connectionsCheckingInterval,
+    // 30 s by default, so the interval is lowered with it.
+    serverFactory: (handler) =>
+      createServer(
+        { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 },
+        handler,
+      ),
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false },
+    },
+    return503OnClosing: true,
+  });
+  app.decorateRequest('principal', null);
+  // JSON only: a text/plain body is a 415, not a string that fails validation later.
+  app.removeContentTypeParser('text/plain');
+  installErrorHandler(app, deps.metrics);
+
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unknown',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (deps.isShuttingDown()) void reply.header('connection', 'close');
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'skypush',
+        description:
+          'Message inbox with WebSocket push. Every response is {code, message, data}; code 0 = success.',
+        version: '0.1.0',
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const routeDeps: RouteDeps = { ...deps, hooks: createAuthHooks(deps.auth) };
+  for (const routes of [authRoutes, userRoutes, messageRoutes, wsRoutes, opsRoutes]) {
+    await app.register(async (scope) => routes(scope, routeDeps));
+  }
+  for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  return app;
+}

@@ -1,0 +1,98 @@
+/**
+ * The read side of the event log, as the hub needs it: the tail read that drives live delivery, resume
+ * for a reconnecting client, and retention. The hub sees only this interface (realtime/ never imports
+ * store/); see realtime/hub.ts for how replay and live delivery meet without a gap or a duplicate.
+ */
+import type { Kysely } from 'kysely';
+import { AppError, Errors } from '../errors.ts';
+import type { ResyncReason } from '../protocol.ts';
+import type { DB } from '../store/schema.ts';
+import { decodeEventCursor, encodeEventCursor } from './cursor.ts';
+import * as log from './event-log.ts';
+
+export interface FeedEvent {
+  seq: number;
+  /** null: for every user. */
+  userId: number | null;
+  type: string;
+  /** The frame's data as JSON text, ready to splice into a frame without re-serialising. */
+  dataJson: string;
+  /** Unix milliseconds of the commit. */
+  createdAt: number;
+}
+
+export type ResumeResult =
+  { ok: true; sinceSeq: number; events: FeedEvent[] } | { ok: false; reason: ResyncReason };
+
+export interface Feed {
+  epoch(): Promise<string>;
+  cursorFor(epoch: string, seq: number): string;
+  head(): Promise<number>;
+  readAfter(afterSeq: number, limit: number): Promise<FeedEvent[]>;
+  /** Throws AppError INVALID_CURSOR when `cursor` is not a cursor at all. */
+  resume(userId: number, cursor: string, uptoSeq: number, max: number): Promise<ResumeResult>;
+  /** Parses a cursor without touching the database (to reject a malformed one before upgrade). */
+  checkCursor(cursor: string): void;
+  unreadCounts(userIds: readonly number[]): Promise<Map<number, number>>;
+  /** Deletes events older than the retention, at most `batches` × `batchSize` rows per call. */
+  prune(retentionSec: number, batches?: number, batchSize?: number): Promise<number>;
+}
+
+const toFeedEvent = (r: log.EventRow): FeedEvent => ({
+  seq: Number(r.seq),
+  userId: r.user_id === null ? null : Number(r.user_id),
+  type: r.type,
+  dataJson: r.data,
+  createdAt: Number(r.created_at),
+});
+
+export function createFeed(deps: {
+  db: Kysely<DB>;
+  unreadCounts: (userIds: readonly number[]) => Promise<Map<number, number>>;
+  now?: () => number;
+}): Feed {
+  const { db } = deps;
+  const now = deps.now ?? Date.now;
+  let epoch: string | undefined;
+
+  const feed: Feed = {
+    async epoch() {
+      epoch ??= await log.getMeta(db, 'epoch');
+      if (epoch === undefined) throw new Error('database has no epoch: run migrations first');
+      return epoch;
+    },
+    cursorFor: encodeEventCursor,
+    head: () => log.headSeq(db),
+    async readAfter(afterSeq, limit) {
+      return (await log.readAfter(db, afterSeq, limit)).map(toFeedEvent);
+    },
+    checkCursor(cursor) {
+      if (decodeEventCursor(cursor) === undefined)
+        throw new AppError(Errors.INVALID_CURSOR, 'since is not a valid cursor');
+    },
+    async resume(userId, cursor, uptoSeq, max) {
+      const pos = decodeEventCursor(cursor);
+      if (!pos) throw new AppError(Errors.INVALID_CURSOR, 'since is not a valid cursor');
+      if (pos.epoch !== (await feed.epoch())) return { ok: false, reason: 'foreign' };
+      if (pos.seq > (await log.headSeq(db))) return { ok: false, reason: 'future' };
+      const prunedThrough = Number((await log.getMeta(db, 'pruned_through')) ?? 0);
+      if (pos.seq < prunedThrough) return { ok: false, reason: 'expired' };
+      const rows = await log.readForUser(db, userId, pos.seq, uptoSeq, max + 1);
+      if (rows.length > max) return { ok: false, reason: 'too_many' };
+      return { ok: true, sinceSeq: pos.seq, events: rows.map(toFeedEvent) };
+    },
+    unreadCounts: deps.unreadCounts,
+    async prune(retentionSec, batches = 10, batchSize = 1000) {
+      let total = 0;
+      for (let i = 0; i < batches; i++) {
+        const n = await log.pruneEvents(db, now() - retentionSec * 1000, batchSize);
+        total += n;
+        if (n < batchSize) break;
+        // Yield between batches so a large backlog never blocks the event loop for long.
+        await new Promise((r) => setImmediate(r));
+      }
+      return total;
+    },
+  };
+  return feed;
+}

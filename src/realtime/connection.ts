@@ -1,0 +1,63 @@
+/**
+ * One WebSocket connection's state. Timers live in the hub (one sweep for all connections); this
+ * object only holds numbers the sweep and the fan-out read.
+ */
+import type { WebSocket } from 'ws';
+import type { Role } from '../auth/tokens.ts';
+
+export type ConnectionState = 'replaying' | 'live' | 'closing';
+
+/** Token bucket for inbound frames: `limit` frames per minute, bursts up to `limit`. */
+export class RateLimiter {
+  private tokens: number;
+  private last: number;
+  constructor(
+    private readonly limit: number,
+    now: number,
+  ) {
+    this.tokens = limit;
+    this.last = now;
+  }
+
+  take(now: number): boolean {
+    this.tokens = Math.min(this.limit, this.tokens + ((now - this.last) * this.limit) / 60_000);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+export class Connection {
+  state: ConnectionState = 'replaying';
+  /** Highest event seq delivered (or covered by replay): later duplicates are skipped. */
+  lastSeq = 0;
+  /** Live events that arrived while the replay was being sent. */
+  pending: Array<{ seq: number; frame: string }> = [];
+  pendingBytes = 0;
+  /** An unread count was computed for this user while replaying: send a fresh one once live. */
+  countStale = false;
+  lastSeen: number;
+  nextHeartbeatAt: number;
+  closingSince = 0;
+  rateViolations = 0;
+  invalidFrames = 0;
+  readonly limiter: RateLimiter;
+
+  constructor(
+    readonly id: string,
+    readonly socket: WebSocket,
+    readonly userId: number,
+    readonly role: Role,
+    /** Credential expiry, unix seconds. */
+    readonly exp: number,
+    now: number,
+    heartbeatIntervalMs: number,
+    inboundRateLimit: number,
+  ) {
+    this.lastSeen = now;
+    // A random phase spreads heartbeats of connections that arrived together over the interval.
+    this.nextHeartbeatAt = now + Math.floor(Math.random() * heartbeatIntervalMs);
+    this.limiter = new RateLimiter(inboundRateLimit, now);
+  }
+}

@@ -1,0 +1,494 @@
+/**
+ * The hub: this node's connection registry, fan-out, heartbeat and resume.
+ *
+ * Live delivery is a tail read of the event log: a bus wake-up (or the periodic poll) makes the hub read
+ * every event after `tailSeq`, in seq order, and hand each to the local connections it concerns. As the
+ * log is commit-ordered, nothing is skipped and a connection never sees seq go backwards.
+ *
+ * Resume without a gap or a duplicate: a connection is registered in state `replaying` *synchronously*
+ * with reading `tailSeq` (= upto). Events ≤ upto were dispatched before it existed, so the replay query
+ * covers (since, upto]; events > upto reach it through dispatch and wait in `pending` until the replay is
+ * written. `lastSeq` then drops anything at or below what the client already has.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { Principal } from '../auth/auth.service.ts';
+import type { Bus, BusMessage } from '../bus/bus.ts';
+import type { Config } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
+import {
+  CloseCode,
+  FrameErrorCode,
+  FrameType,
+  InboundType,
+  type CloseSpec,
+  type ConnectedPayload,
+} from '../protocol.ts';
+import { encodeFrame, parseInbound, spliceFrame } from './codec.ts';
+import { Connection } from './connection.ts';
+import type { EventSource, HubEvent } from './event-source.ts';
+import type { Presence } from './presence.ts';
+
+/** Event types after which the recipient's unread count is pushed. */
+const COUNT_TYPES = new Set<string>([
+  FrameType.NEW_MESSAGE,
+  FrameType.MESSAGE_READ,
+  FrameType.MESSAGE_DELETED,
+]);
+const READ_BATCH = 1000;
+const CLOSE_GRACE_MS = 2000;
+const MAX_STRIKES = 5;
+
+export interface HubDeps {
+  source: EventSource;
+  bus: Bus;
+  realtime: Config['realtime'];
+  events: Config['events'];
+  metrics: Metrics;
+  logger: Logger;
+  nodeId: string;
+  /** How often the hub re-reads the log without a wake-up (a lost Redis message costs at most this). */
+  pollIntervalMs?: number;
+  now?: () => number;
+}
+
+export type Reservation =
+  { ok: true; release: () => void } | { ok: false; reason: 'node-full' | 'user-full' };
+
+export class Hub implements Presence {
+  private readonly connections = new Map<string, Connection>();
+  private readonly byUser = new Map<number, Set<Connection>>();
+  private readonly reservedByUser = new Map<number, number>();
+  private reserved = 0;
+  private epoch = '';
+  private tailSeq = 0;
+  private pumping = false;
+  private dirty = false;
+  private stopped = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: Array<() => void> = [];
+  private readonly corked = new Set<WebSocket>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: HubDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Reads the log's head and epoch, subscribes to the bus and starts the sweep and poll timers. */
+  async start(): Promise<void> {
+    this.epoch = await this.deps.source.epoch();
+    this.tailSeq = await this.deps.source.head();
+    this.unsubscribe.push(this.deps.bus.subscribe((m) => this.onBus(m)));
+    this.unsubscribe.push(this.deps.bus.onReconnect(() => this.pump()));
+    const hb = this.deps.realtime.heartbeatIntervalMs;
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(20, Math.min(1000, Math.floor(hb / 4))));
+    this.sweepTimer.unref();
+    this.pollTimer = setInterval(() => this.pump(), this.deps.pollIntervalMs ?? 1000);
+    this.pollTimer.unref();
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  /** Cursor of a log position in this database. */
+  cursor(seq: number): string {
+    return this.deps.source.cursorFor(this.epoch, seq);
+  }
+
+  /** Holds a slot for a connection about to upgrade; checks the per-node and per-user caps. */
+  reserve(userId: number): Reservation {
+    const { maxConnections, maxConnectionsPerUser } = this.deps.realtime;
+    if (this.connections.size + this.reserved >= maxConnections) return { ok: false, reason: 'node-full' };
+    const mine = (this.byUser.get(userId)?.size ?? 0) + (this.reservedByUser.get(userId) ?? 0);
+    if (mine >= maxConnectionsPerUser) return { ok: false, reason: 'user-full' };
+    this.reserved++;
+    this.reservedByUser.set(userId, (this.reservedByUser.get(userId) ?? 0) + 1);
+    let released = false;
+    return {
+      ok: true,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.reserved--;
+        const n = (this.reservedByUser.get(userId) ?? 1) - 1;
+        if (n > 0) this.reservedByUser.set(userId, n);
+        else this.reservedByUser.delete(userId);
+      },
+    };
+  }
+
+  /** Takes over an upgraded socket: registers it, sends CONNECTED, replays from `since`, then goes live. */
+  async attach(ws: WebSocket, principal: Principal, since: string | undefined): Promise<void> {
+    const { realtime, metrics } = this.deps;
+    const c = new Connection(
+      randomUUID(),
+      ws,
+      principal.userId,
+      principal.role,
+      principal.exp,
+      this.now(),
+      realtime.heartbeatIntervalMs,
+      realtime.inboundRateLimit,
+    );
+    // Registration and reading tailSeq happen in the same synchronous step (see the file comment).
+    const upto = this.tailSeq;
+    this.register(c);
+    metrics.wsConnects.inc();
+    ws.on('message', (raw, isBinary) => this.onFrame(c, raw as Buffer, isBinary));
+    ws.on('pong', () => {
+      c.lastSeen = this.now();
+    });
+    ws.on('close', (code) => this.unregister(c, code));
+    ws.on('error', (err) =>
+      this.deps.logger.debug({ err: { message: err.message }, connectionId: c.id }, 'socket error'),
+    );
+
+    try {
+      let replay: HubEvent[] = [];
+      let resume: ConnectedPayload['resume'];
+      let resync: { reason: string } | undefined;
+      let position = upto;
+      // The cursor CONNECTED carries: where this connection's stream starts (replay frames follow it).
+      let connectedSeq = upto;
+      if (since !== undefined) {
+        const r = await this.deps.source.resume(c.userId, since, upto, this.deps.events.replayMax);
+        if (r.ok) {
+          replay = r.events;
+          resume = { requested: true, ok: true, replayed: replay.length };
+          position = Math.max(r.sinceSeq, upto);
+          connectedSeq = r.sinceSeq;
+        } else {
+          resync = { reason: r.reason };
+          resume = { requested: true, ok: false, replayed: 0 };
+        }
+      }
+      const count = (await this.deps.source.unreadCounts([c.userId])).get(c.userId) ?? 0;
+      if (c.state === 'closing') return;
+
+      const connected: ConnectedPayload = {
+        userID: c.userId,
+        connectionId: c.id,
+        message: 'WebSocket connected successfully',
+        timestamp: Math.floor(this.now() / 1000),
+        cursor: this.cursor(connectedSeq),
+        heartbeatIntervalMs: realtime.heartbeatIntervalMs,
+        ...(resume && { resume }),
+      };
+      this.send(c, encodeFrame(FrameType.CONNECTED, connected, undefined, this.now()));
+      if (resync)
+        this.send(
+          c,
+          encodeFrame(
+            FrameType.RESYNC,
+            { reason: resync.reason, cursor: this.cursor(upto) },
+            this.cursor(upto),
+            this.now(),
+          ),
+        );
+      this.sendReplay(c, replay);
+      this.send(c, encodeFrame(FrameType.UNREAD_COUNT, { count }, undefined, this.now()));
+      // Go live: flush what arrived meanwhile, skipping anything the client already has.
+      c.lastSeq = position;
+      c.state = 'live';
+      for (const p of c.pending) this.deliver(c, p.seq, p.frame);
+      c.pending = [];
+      c.pendingBytes = 0;
+      if (c.countStale) void this.refreshCounts(new Set([c.userId]));
+    } catch (err) {
+      this.deps.logger.error({ err, connectionId: c.id }, 'connection setup failed');
+      this.close(c, CloseCode.INTERNAL_ERROR);
+    }
+  }
+
+  private sendReplay(c: Connection, events: HubEvent[]): void {
+    const size = this.deps.events.batchSize;
+    for (let i = 0; i < events.length; i += size) {
+      const chunk = events.slice(i, i + size);
+      const inner = chunk.map((e) =>
+        spliceFrame(e.type, e.dataJson, Math.floor(e.createdAt / 1000), this.cursor(e.seq)),
+      );
+      const last = chunk.at(-1) as HubEvent;
+      this.send(
+        c,
+        `{"type":"${FrameType.MESSAGE_BATCH}","data":{"messages":[${inner.join(',')}]},"timestamp":${Math.floor(this.now() / 1000)},"cursor":${JSON.stringify(this.cursor(last.seq))}}`,
+      );
+    }
+  }
+
+  private register(c: Connection): void {
+    this.connections.set(c.id, c);
+    let set = this.byUser.get(c.userId);
+    if (!set) this.byUser.set(c.userId, (set = new Set()));
+    set.add(c);
+    this.deps.metrics.wsConnections.set(this.connections.size);
+  }
+
+  /** Removes exactly this connection; a user's other connections stay (seed defects 2 and 3). */
+  private unregister(c: Connection, code: number): void {
+    if (!this.connections.delete(c.id)) return;
+    c.state = 'closing';
+    const set = this.byUser.get(c.userId);
+    set?.delete(c);
+    if (set?.size === 0) this.byUser.delete(c.userId);
+    this.deps.metrics.wsConnections.set(this.connections.size);
+    this.deps.metrics.wsDisconnects.inc({ code: String(code) });
+  }
+
+  // ---- fan-out ---------------------------------------------------------------------------------
+
+  private onBus(m: BusMessage): void {
+    this.deps.metrics.busMessages.inc({ type: m.type });
+    if (m.type === 'events') {
+      if (m.head > this.tailSeq) void this.pump();
+    } else if (m.type === 'user-disabled') {
+      this.closeUser(m.userId, CloseCode.USER_DISABLED);
+    }
+  }
+
+  /** Reads the log after `tailSeq` until caught up. Single-flight: a wake-up during a read re-runs it. */
+  async pump(): Promise<void> {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.dirty = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.dirty = false;
+        for (;;) {
+          const events = await this.deps.source.readAfter(this.tailSeq, READ_BATCH);
+          if (events.length === 0 || this.stopped) break;
+          const started = performance.now();
+          const affected = this.dispatch(events);
+          this.deps.metrics.fanoutDuration.observe((performance.now() - started) / 1000);
+          if (affected.size > 0) await this.refreshCounts(affected);
+          if (events.length < READ_BATCH) break;
+        }
+      } while (this.dirty && !this.stopped);
+    } catch (err) {
+      // The store is unreachable: keep tailSeq; the next wake-up or poll retries from the same place.
+      this.deps.logger.warn({ err: { message: (err as Error).message } }, 'event log read failed');
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Hands each event to the connections it concerns; returns the users whose unread count changed. */
+  private dispatch(events: HubEvent[]): Set<number> {
+    const affected = new Set<number>();
+    let everyone = false;
+    let sent = 0;
+    for (const ev of events) {
+      // One string per event, whatever the number of recipients.
+      const frame = spliceFrame(ev.type, ev.dataJson, Math.floor(ev.createdAt / 1000), this.cursor(ev.seq));
+      if (ev.userId === null) {
+        for (const c of this.connections.values()) sent += this.deliver(c, ev.seq, frame);
+        if (COUNT_TYPES.has(ev.type)) everyone = true;
+      } else {
+        const set = this.byUser.get(ev.userId);
+        if (set) {
+          for (const c of set) sent += this.deliver(c, ev.seq, frame);
+          if (COUNT_TYPES.has(ev.type)) affected.add(ev.userId);
+        }
+      }
+      this.tailSeq = ev.seq;
+    }
+    this.deps.metrics.framesSent.inc(sent);
+    return everyone ? new Set(this.byUser.keys()) : affected;
+  }
+
+  /** Returns 1 when the frame was written. */
+  private deliver(c: Connection, seq: number, frame: string): number {
+    if (c.state === 'replaying') {
+      c.pending.push({ seq, frame });
+      c.pendingBytes += frame.length;
+      if (c.pendingBytes > this.deps.realtime.sendQueueBytes) this.slowConsumer(c);
+      return 0;
+    }
+    if (c.state !== 'live' || seq <= c.lastSeq) return 0;
+    c.lastSeq = seq;
+    return this.send(c, frame) ? 1 : 0;
+  }
+
+  /** Pushes UNREAD_COUNT to the given users' connections, one query for all of them. */
+  private async refreshCounts(userIds: Set<number>): Promise<void> {
+    const counts = await this.deps.source.unreadCounts([...userIds]);
+    const frames = new Map<number, string>();
+    const ts = this.now();
+    for (const [userId, count] of counts) {
+      const set = this.byUser.get(userId);
+      if (!set) continue;
+      let frame = frames.get(count);
+      if (frame === undefined)
+        frames.set(count, (frame = encodeFrame(FrameType.UNREAD_COUNT, { count }, undefined, ts)));
+      for (const c of set) {
+        if (c.state === 'live') this.send(c, frame);
+        else if (c.state === 'replaying') c.countStale = true;
+      }
+    }
+  }
+
+  /**
+   * Writes a frame, coalescing writes to one socket within this tick into one syscall (cork until the
+   * next tick). A connection whose unsent bytes exceed the bound is closed as a slow consumer.
+   */
+  private send(c: Connection, frame: string): boolean {
+    if (c.state === 'closing') {
+      this.deps.metrics.framesDropped.inc();
+      return false;
+    }
+    const ws = c.socket;
+    if (ws.bufferedAmount + frame.length > this.deps.realtime.sendQueueBytes) {
+      this.slowConsumer(c);
+      this.deps.metrics.framesDropped.inc();
+      return false;
+    }
+    this.cork(ws);
+    ws.send(frame);
+    return true;
+  }
+
+  private cork(ws: WebSocket): void {
+    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket || this.corked.has(ws)) return;
+    if (this.corked.size === 0) process.nextTick(() => this.uncorkAll());
+    this.corked.add(ws);
+    socket.cork();
+  }
+
+  private uncorkAll(): void {
+    for (const ws of this.corked) (ws as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+    this.corked.clear();
+  }
+
+  private slowConsumer(c: Connection): void {
+    if (c.state === 'closing') return;
+    this.deps.metrics.slowConsumers.inc();
+    this.close(c, CloseCode.SLOW_CONSUMER);
+  }
+
+  // ---- inbound frames ----------------------------------------------------------------------------
+
+  private onFrame(c: Connection, raw: Buffer, isBinary: boolean): void {
+    const now = this.now();
+    c.lastSeen = now;
+    if (c.state === 'closing') return;
+    if (isBinary) return this.close(c, CloseCode.UNSUPPORTED_DATA);
+    if (!c.limiter.take(now)) {
+      if (++c.rateViolations >= MAX_STRIKES) return this.close(c, CloseCode.RATE_LIMITED);
+      if (c.state === 'live')
+        this.send(
+          c,
+          encodeFrame(
+            FrameType.ERROR,
+            { code: FrameErrorCode.RATE_LIMITED, message: 'too many frames; slow down' },
+            undefined,
+            now,
+          ),
+        );
+      return;
+    }
+    const msg = parseInbound(raw.toString('utf8'));
+    if (!msg.ok) {
+      if (++c.invalidFrames >= MAX_STRIKES) return this.close(c, CloseCode.PROTOCOL_ERROR);
+      if (c.state === 'live')
+        this.send(c, encodeFrame(FrameType.ERROR, { code: msg.code, message: msg.message }, undefined, now));
+      return;
+    }
+    // Nothing may precede CONNECTED: a client pinging during setup gets its reply from the heartbeat.
+    if (msg.type === InboundType.HEARTBEAT && c.state === 'live') {
+      this.send(c, encodeFrame(FrameType.HEARTBEAT_REPLY, { pong: 'ping' }, undefined, now));
+    }
+    // HEARTBEAT_REPLY needs nothing more: receiving it already refreshed lastSeen.
+  }
+
+  // ---- heartbeat, expiry, closing ----------------------------------------------------------------
+
+  /** The one timer: heartbeats due, silent connections, expired credentials, stuck closes. */
+  private sweep(): void {
+    const now = this.now();
+    const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.deps.realtime;
+    let heartbeat: string | undefined;
+    for (const c of this.connections.values()) {
+      if (c.state === 'closing') {
+        if (now - c.closingSince > CLOSE_GRACE_MS) c.socket.terminate();
+        continue;
+      }
+      if (now - c.lastSeen > heartbeatTimeoutMs) {
+        this.close(c, CloseCode.HEARTBEAT_TIMEOUT);
+        continue;
+      }
+      if (c.exp * 1000 <= now) {
+        this.close(c, CloseCode.TOKEN_EXPIRED);
+        continue;
+      }
+      if (now >= c.nextHeartbeatAt && c.state === 'live') {
+        c.nextHeartbeatAt = now + heartbeatIntervalMs;
+        // The heartbeat carries the position the connection is caught up to, so idle clients' cursors
+        // advance too.
+        const frame =
+          c.lastSeq > this.tailSeq
+            ? encodeFrame(FrameType.HEARTBEAT, { ping: 'pong' }, this.cursor(c.lastSeq), now)
+            : (heartbeat ??= encodeFrame(
+                FrameType.HEARTBEAT,
+                { ping: 'pong' },
+                this.cursor(this.tailSeq),
+                now,
+              ));
+        this.send(c, frame);
+        c.socket.ping();
+      }
+    }
+  }
+
+  private close(c: Connection, spec: CloseSpec): void {
+    if (c.state === 'closing') return;
+    c.state = 'closing';
+    c.closingSince = this.now();
+    c.pending = [];
+    try {
+      c.socket.close(spec.code, spec.reason);
+    } catch {
+      c.socket.terminate();
+    }
+  }
+
+  closeUser(userId: number, spec: CloseSpec): void {
+    for (const c of this.byUser.get(userId) ?? []) this.close(c, spec);
+  }
+
+  /** Closes every connection with `spec` and resolves when all are gone or `drainMs` has passed. */
+  async closeAll(spec: CloseSpec, drainMs: number): Promise<void> {
+    for (const c of this.connections.values()) this.close(c, spec);
+    const deadline = this.now() + drainMs;
+    while (this.connections.size > 0 && this.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const c of this.connections.values()) c.socket.terminate();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.sweepTimer);
+    clearInterval(this.pollTimer);
+    for (const u of this.unsubscribe) u();
+    this.unsubscribe = [];
+  }
+
+  // ---- presence ----------------------------------------------------------------------------------
+
+  async onlineUserIds(): Promise<number[]> {
+    return [...this.byUser.keys()];
+  }
+
+  async isOnline(userId: number): Promise<boolean> {
+    return this.byUser.has(userId);
+  }
+
+  /** Local user ids, synchronously (for the cluster presence heartbeat). */
+  localUserIds(): number[] {
+    return [...this.byUser.keys()];
+  }
+}

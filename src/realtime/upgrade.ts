@@ -1,0 +1,155 @@
+/**
+ * GET /api/v1/ws/messages: everything that happens before the WebSocket handshake. Credentials, Origin,
+ * cursor syntax and connection caps are all checked first; a refusal is a plain HTTP response with the
+ * envelope (401/403/400/429/503), so no socket is ever upgraded for a caller who may not have one.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import type { AuthService, Principal } from '../auth/auth.service.ts';
+import type { Config } from '../config.ts';
+import { AppError, Errors } from '../errors.ts';
+import { redactUrl } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { SUBPROTOCOL } from '../protocol.ts';
+import type { Hub } from './hub.ts';
+
+export const WS_PATH = '/api/v1/ws/messages';
+
+export interface UpgradeDeps {
+  server: Server;
+  hub: Hub;
+  auth: AuthService;
+  realtime: Config['realtime'];
+  metrics: Metrics;
+  logger: Logger;
+  /** Throws AppError INVALID_CURSOR for a malformed `since`. */
+  checkCursor: (cursor: string) => void;
+  isShuttingDown: () => boolean;
+}
+
+/** Where the caller's credentials came from; the first present one wins, in this order. */
+export function credentialsOf(
+  req: IncomingMessage,
+  url: URL,
+): { kind: 'ticket' | 'token'; value: string } | undefined {
+  const ticket = url.searchParams.get('ticket');
+  if (ticket) return { kind: 'ticket', value: ticket };
+  const offered = (req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (offered.includes(SUBPROTOCOL)) {
+    const token = offered.find((p) => p !== SUBPROTOCOL);
+    if (token) return { kind: 'token', value: token };
+  }
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (m?.[1]) return { kind: 'token', value: m[1] };
+  const token = url.searchParams.get('token');
+  if (token) return { kind: 'token', value: token };
+  return undefined;
+}
+
+/** Same-origin (Origin's host equals Host) is always allowed; others only when listed; `*` allows all. */
+export function originAllowed(
+  origin: string | undefined,
+  host: string | undefined,
+  allowed: readonly string[],
+): boolean {
+  if (origin === undefined) return true; // not a browser: Origin protects browsers from cross-site use
+  if (allowed.includes('*') || allowed.includes(origin)) return true;
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+function refuse(socket: Duplex, e: AppError): void {
+  const body = JSON.stringify({ code: e.code, message: e.message, data: e.data });
+  const headers = [
+    `HTTP/1.1 ${e.status} ${STATUS_TEXT[e.status] ?? 'Error'}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+    ...Object.entries(e.headers).map(([k, v]) => `${k}: ${v}`),
+  ];
+  if (socket.writable) socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
+  else socket.destroy();
+}
+
+/** Attaches the WebSocket endpoint to `server`; returns the ws server (closed by the app on shutdown). */
+export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
+  const { realtime, hub, metrics, logger } = deps;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: realtime.maxPayload,
+    perMessageDeflate: realtime.perMessageDeflate,
+    clientTracking: false,
+    // Select our sub-protocol; the token offered beside it is never echoed back.
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+
+  async function authenticate(req: IncomingMessage, url: URL): Promise<Principal> {
+    const cred = credentialsOf(req, url);
+    if (!cred)
+      throw new AppError(
+        Errors.UNAUTHENTICATED,
+        'missing credentials: use ?ticket=, the skypush.v1 sub-protocol, a Bearer header or ?token=',
+      );
+    return cred.kind === 'ticket' ? deps.auth.redeemTicket(cred.value) : deps.auth.authenticate(cred.value);
+  }
+
+  deps.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const fail = (e: unknown) => {
+      const err = e instanceof AppError ? e : new AppError(Errors.INTERNAL);
+      if (!(e instanceof AppError)) logger.error({ err: e, url: redactUrl(req.url ?? '') }, 'upgrade failed');
+      metrics.wsRejects.inc({ status: String(err.status) });
+      refuse(socket, err);
+    };
+    if (url.pathname !== WS_PATH) return fail(new AppError(Errors.NOT_FOUND, 'no WebSocket endpoint here'));
+    if (deps.isShuttingDown())
+      return fail(new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } }));
+    if (!originAllowed(req.headers.origin, req.headers.host, realtime.allowedOrigins))
+      return fail(new AppError(Errors.ORIGIN_NOT_ALLOWED));
+
+    const since = url.searchParams.get('since') ?? undefined;
+    void (async () => {
+      try {
+        if (since !== undefined) deps.checkCursor(since);
+        const principal = await authenticate(req, url);
+        if (deps.isShuttingDown())
+          throw new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } });
+        const slot = hub.reserve(principal.userId);
+        if (!slot.ok) {
+          throw slot.reason === 'node-full'
+            ? new AppError(Errors.SERVER_FULL, undefined, { headers: { 'Retry-After': '10' } })
+            : new AppError(Errors.TOO_MANY_CONNECTIONS_USER, undefined, { headers: { 'Retry-After': '30' } });
+        }
+        // handleUpgrade answers a bad handshake itself without calling back: free the slot on close too.
+        socket.once('close', slot.release);
+        if (socket.destroyed) return slot.release();
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          slot.release();
+          void hub.attach(ws, principal, since);
+        });
+      } catch (e) {
+        fail(e);
+      }
+    })();
+  });
+  return wss;
+}

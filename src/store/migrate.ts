@@ -1,0 +1,29 @@
+/** Runs the schema migrations (timestamped, in order) and seeds the database epoch used by cursors. */
+import { randomBytes } from 'node:crypto';
+import { Migrator, type Migration, type MigrationProvider } from 'kysely';
+import type { Store } from './database.ts';
+import * as initial from './migrations/2026-11-24-0001-initial.ts';
+
+function migrations(store: Store): Record<string, Migration> {
+  return {
+    '2026-11-24-0001-initial': {
+      up: (db) => initial.up(db, store.dialect),
+      down: (db) => initial.down(db),
+    },
+  };
+}
+
+/** Brings the schema up to date; safe to call on every start and from several nodes at once. */
+export async function migrateToLatest(store: Store): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(store) };
+  const migrator = new Migrator({ db: store.db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  // The epoch names this database in every cursor, so a cursor from another database is recognised.
+  await store.db
+    .insertInto('skypush_meta')
+    .values({ key: 'epoch', value: randomBytes(6).toString('hex') })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,85 @@
+/**
+ * Row types of every table, as Kysely sees them. These are storage shapes: services map them to API
+ * types. Times are unix milliseconds in BIGINT columns (read back as numbers on both dialects); flags
+ * are 0/1 integers so SQLite and PostgreSQL share one schema.
+ */
+import type { Generated } from 'kysely';
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface UserTable {
+  id: number;
+  username: string;
+  /** `scrypt$N$r$p$salt$hash`, or null for users that authenticate only with host-minted tokens. */
+  password_hash: string | null;
+  role: 'admin' | 'user';
+  display_name: string;
+  disabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MessageTable {
+  id: Generated<number>;
+  title: string;
+  content: string;
+  message_type: string;
+  priority: number;
+  sender_id: number;
+  sender_name: string;
+  link_url: string | null;
+  target_type: 'user' | 'all';
+  created_at: number;
+  expires_at: number | null;
+}
+
+/**
+ * Per-user state of a message. For direct messages the row is written at send time; for send-to-all
+ * messages it is written only when the user reads or deletes one (see docs/decisions/0002).
+ */
+export interface InboxTable {
+  user_id: number;
+  message_id: number;
+  read_at: number | null;
+  deleted_at: number | null;
+}
+
+/** The durable event log behind cursors. `user_id` null means "every user". */
+export interface EventTable {
+  seq: Generated<number>;
+  user_id: number | null;
+  type: string;
+  /** The frame's `data`, as JSON text, exactly as pushed. */
+  data: string;
+  created_at: number;
+}
+
+export interface IdempotencyTable {
+  sender_id: number;
+  key: string;
+  request_hash: string;
+  response: string;
+  created_at: number;
+}
+
+export interface TicketTable {
+  /** SHA-256 of the ticket: the ticket itself is never stored. */
+  ticket_hash: string;
+  user_id: number;
+  role: string;
+  token_exp: number;
+  expires_at: number;
+}
+
+export interface DB {
+  skypush_meta: MetaTable;
+  users: UserTable;
+  messages: MessageTable;
+  inbox: InboxTable;
+  events: EventTable;
+  idempotency_keys: IdempotencyTable;
+  ws_tickets: TicketTable;
+}

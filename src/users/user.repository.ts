@@ -1,0 +1,93 @@
+/** SQL for the users table. Plain functions taking `db` (or a transaction) first. */
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import type { DB, UserTable } from '../store/schema.ts';
+
+export type UserRow = Selectable<UserTable>;
+
+export function findUserById(db: Kysely<DB>, id: number): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function findUserByUsername(db: Kysely<DB>, username: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+}
+
+export async function countUsers(db: Kysely<DB>): Promise<number> {
+  const r = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+/** The next free id for a user created without an explicit one. */
+export async function nextUserId(db: Kysely<DB>): Promise<number> {
+  const r = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.max('id').as('m'))
+    .executeTakeFirst();
+  return Number(r?.m ?? 0) + 1;
+}
+
+export async function insertUser(db: Kysely<DB>, row: UserRow): Promise<void> {
+  await db.insertInto('users').values(row).execute();
+}
+
+export async function updateUser(db: Kysely<DB>, id: number, patch: Updateable<UserTable>): Promise<number> {
+  const r = await db.updateTable('users').set(patch).where('id', '=', id).executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
+export function listUsers(db: Kysely<DB>, afterId: number, limit: number): Promise<UserRow[]> {
+  return db.selectFrom('users').selectAll().where('id', '>', afterId).orderBy('id').limit(limit).execute();
+}
+
+/** The subset of `ids` that exist. */
+export async function existingUserIds(db: Kysely<DB>, ids: readonly number[]): Promise<Set<number>> {
+  const found = new Set<number>();
+  for (let i = 0; i < ids.length; i += 5000) {
+    const rows = await db
+      .selectFrom('users')
+      .select('id')
+      .where('id', 'in', ids.slice(i, i + 5000))
+      .execute();
+    for (const r of rows) found.add(Number(r.id));
+  }
+  return found;
+}
+
+/** Usernames among `names` held by users whose id is not the one given beside it. */
+export async function usernameOwners(db: Kysely<DB>, names: readonly string[]): Promise<Map<string, number>> {
+  const owners = new Map<string, number>();
+  for (let i = 0; i < names.length; i += 5000) {
+    const rows = await db
+      .selectFrom('users')
+      .select(['id', 'username'])
+      .where('username', 'in', names.slice(i, i + 5000))
+      .execute();
+    for (const r of rows) owners.set(r.username, Number(r.id));
+  }
+  return owners;
+}
+
+/**
+ * Inserts or updates password-less mirrored users by id. Existing password hashes and creation times
+ * are kept; username, display name, role and disabled flag follow the host platform.
+ */
+export async function upsertUsers(db: Kysely<DB>, rows: readonly UserRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500) {
+    await db
+      .insertInto('users')
+      .values(rows.slice(i, i + 500))
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet((eb) => ({
+          username: eb.ref('excluded.username'),
+          display_name: eb.ref('excluded.display_name'),
+          role: eb.ref('excluded.role'),
+          disabled: eb.ref('excluded.disabled'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+}
