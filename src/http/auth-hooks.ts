@@ -1,4 +1,8 @@
-/** Request authentication: `authenticate` resolves the bearer token; `requireAdmin` adds the role check. */
+/**
+ * Request authentication: `authenticate` resolves the bearer token; `requireAdmin` adds the role check.
+ * Routes run them as `onRequest` hooks, before the body is read and validated, so a caller without the
+ * right credentials gets 401/403 whatever the body, and an anonymous body is never parsed.
+ */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthService, Principal } from '../auth/auth.service.ts';
 import { AppError, Errors } from '../errors.ts';

@@ -3,7 +3,7 @@
  * validation and body-parsing errors, database outages (503), and anything else (500, logged, no stack
  * to the client). Fastify's default error shape never reaches a client.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, Errors, type ErrorSpec } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 
@@ -70,6 +70,19 @@ export function toAppError(e: unknown): AppError | undefined {
     });
   }
   return undefined;
+}
+
+/**
+ * Fastify's router answers a malformed URL (`/%E0%A4%A`) or an over-long path parameter itself, in its
+ * own error shape, without reaching setErrorHandler; passed as the `frameworkErrors` option, this
+ * answers them with the envelope instead.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const e =
+    typeof error.statusCode === 'number' && error.statusCode < 500
+      ? new AppError(Errors.BAD_REQUEST, 'malformed URL or path parameter')
+      : new AppError(Errors.INTERNAL);
+  void reply.code(e.status).send({ code: e.code, message: e.message, data: e.data });
 }
 
 export function installErrorHandler(app: FastifyInstance, metrics: Metrics): void {

@@ -15,7 +15,7 @@ import type { Presence } from '../realtime/presence.ts';
 import type { Store } from '../store/database.ts';
 import type { UserService } from '../users/user.service.ts';
 import { createAuthHooks, type AuthHooks } from './auth-hooks.ts';
-import { installErrorHandler } from './error-handler.ts';
+import { frameworkErrors, installErrorHandler } from './error-handler.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { messageRoutes } from './routes/messages.routes.ts';
 import { opsRoutes } from './routes/ops.routes.ts';
@@ -56,6 +56,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false },
     },
     return503OnClosing: true,
+    frameworkErrors,
   });
   app.decorateRequest('principal', null);
   // JSON only: a text/plain body is a 415, not a string that fails validation later.

@@ -226,6 +226,21 @@ export async function insertIdempotency(trx: Kysely<DB>, row: Selectable<Idempot
   await trx.insertInto('idempotency_keys').values(row).execute();
 }
 
+/** Forgets one sender's key if it was stored before `before` (expired). */
+export async function deleteIdempotencyBefore(
+  trx: Kysely<DB>,
+  senderId: number,
+  key: string,
+  before: number,
+): Promise<void> {
+  await trx
+    .deleteFrom('idempotency_keys')
+    .where('sender_id', '=', senderId)
+    .where('key', '=', key)
+    .where('created_at', '<', before)
+    .execute();
+}
+
 export async function pruneIdempotency(db: Kysely<DB>, before: number): Promise<void> {
   await db.deleteFrom('idempotency_keys').where('created_at', '<', before).execute();
 }

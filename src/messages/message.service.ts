@@ -164,6 +164,9 @@ export function createMessageService(deps: MessageServiceDeps) {
       if (input.targetType === 'user') await repo.insertInboxRows(trx, messageId, targetIds);
       const result: SendResult = { messageId, targetType: input.targetType, recipients };
       if (idempotencyKey !== undefined) {
+        // A use of this key older than the TTL no longer counts, but may not be pruned yet.
+        const expired = t - deps.idempotencyTtlSec * 1000;
+        await repo.deleteIdempotencyBefore(trx, sender.userId, idempotencyKey, expired);
         await repo.insertIdempotency(trx, {
           sender_id: sender.userId,
           key: idempotencyKey,

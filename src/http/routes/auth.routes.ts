@@ -52,7 +52,7 @@ export async function authRoutes(app: FastifyInstance, { auth, hooks }: RouteDep
   app.get(
     '/api/v1/auth/me',
     {
-      preHandler: hooks.authenticate,
+      onRequest: hooks.authenticate,
       schema: {
         tags: ['auth'],
         summary: 'The authenticated user',

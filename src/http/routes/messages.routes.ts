@@ -30,7 +30,7 @@ export async function messageRoutes(
   { messages, hooks, metrics }: RouteDeps,
 ): Promise<void> {
   const tags = ['messages'];
-  const common = { preHandler: hooks.authenticate };
+  const common = { onRequest: hooks.authenticate };
 
   app.post<{ Body: SendInput; Headers: { 'idempotency-key'?: string } }>(
     '/api/v1/messages/send',

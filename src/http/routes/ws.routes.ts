@@ -15,7 +15,7 @@ export async function wsRoutes(
   app.post(
     '/api/v1/ws/ticket',
     {
-      preHandler: hooks.authenticate,
+      onRequest: hooks.authenticate,
       schema: {
         tags,
         summary: 'A one-time ticket (30 s) for GET /api/v1/ws/messages?ticket=…, so no token goes in a URL',
@@ -34,7 +34,7 @@ export async function wsRoutes(
   app.get(
     '/api/v1/ws/online/users',
     {
-      preHandler: hooks.requireAdmin,
+      onRequest: hooks.requireAdmin,
       schema: {
         tags,
         summary: 'Users with at least one open connection (admin)',
@@ -60,7 +60,7 @@ export async function wsRoutes(
   app.get<{ Querystring: { userId?: string } }>(
     '/api/v1/ws/online/check',
     {
-      preHandler: hooks.authenticate,
+      onRequest: hooks.authenticate,
       schema: {
         tags,
         summary: 'Is the caller online (admins may ask about ?userId=)',
@@ -90,7 +90,7 @@ export async function wsRoutes(
   app.post<{ Body: { type?: string; data: Record<string, unknown> } }>(
     '/api/v1/ws/broadcast',
     {
-      preHandler: hooks.requireAdmin,
+      onRequest: hooks.requireAdmin,
       schema: {
         tags,
         summary: 'Push a system notice to every user (admin); durable, replayed on resume',
