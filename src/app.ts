@@ -14,6 +14,7 @@ import { createPasswordHasher } from './auth/password.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Bus } from './bus/bus.ts';
 import { createMemoryBus } from './bus/memory-bus.ts';
+import { RedisBus } from './bus/redis-bus.ts';
 import type { Config } from './config.ts';
 import { buildHttpServer } from './http/server.ts';
 import { createLogger } from './logger.ts';
@@ -23,6 +24,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { CloseCode } from './protocol.ts';
 import { Hub } from './realtime/hub.ts';
 import type { Presence } from './realtime/presence.ts';
+import { RedisPresence } from './realtime/redis-presence.ts';
 import { attachWebSocket } from './realtime/upgrade.ts';
 import { openStore, type Store } from './store/database.ts';
 import { migrateToLatest } from './store/migrate.ts';
@@ -78,7 +80,18 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const store = openStore(config.database);
   await migrateToLatest(store);
   const metrics = createMetrics();
-  const bus = opts.bus ?? createMemoryBus();
+  const redisBus =
+    opts.bus === undefined && config.redis.url !== undefined
+      ? new RedisBus({
+          url: config.redis.url,
+          prefix: config.redis.prefix,
+          nodeId: config.nodeId,
+          probeIntervalMs: config.redis.probeIntervalMs,
+          logger,
+        })
+      : undefined;
+  if (redisBus) await redisBus.ready();
+  const bus = opts.bus ?? redisBus ?? createMemoryBus();
   const db = store.db;
 
   const hasher = createPasswordHasher({ N: config.auth.scryptN, concurrency: config.auth.hashConcurrency });
@@ -112,6 +125,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
   });
   const feed = createFeed({ db, unreadCounts: messages.unreadCounts, now });
+  let clusterPresence: RedisPresence | undefined;
   const hub = new Hub({
     source: feed,
     bus,
@@ -121,8 +135,21 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     logger,
     nodeId: config.nodeId,
     now,
+    onPresenceChange: (userId, online) => clusterPresence?.changed(userId, online),
   });
-  const presence: Presence = hub;
+  if (redisBus) {
+    clusterPresence = new RedisPresence({
+      redis: redisBus.publisher,
+      prefix: config.redis.prefix,
+      nodeId: config.nodeId,
+      ttlMs: config.redis.presenceTtlMs,
+      logger,
+      localUserIds: () => hub.localUserIds(),
+      now,
+    });
+    await clusterPresence.start();
+  }
+  const presence: Presence = clusterPresence ?? hub;
   await hub.start();
 
   let shuttingDown = false;
@@ -193,6 +220,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         await hub.stop();
         wss.close();
         await http.close();
+        await clusterPresence?.stop();
         await bus.close();
         await store.close();
       })();

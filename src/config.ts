@@ -52,7 +52,7 @@ export interface Config {
     shutdownDrainMs: number;
   };
   events: { retentionSec: number; replayMax: number; cleanupIntervalMs: number; batchSize: number };
-  redis: { url: string | undefined; presenceTtlMs: number; probeIntervalMs: number };
+  redis: { url: string | undefined; prefix: string; presenceTtlMs: number; probeIntervalMs: number };
 }
 
 export class ConfigError extends Error {
@@ -256,6 +256,7 @@ export function loadConfig(env: Env): Config {
     },
     redis: {
       url: redisUrl,
+      prefix: r.string('SKYPUSH_REDIS_PREFIX', 'skypush:'),
       presenceTtlMs: r.int('SKYPUSH_PRESENCE_TTL_MS', 15_000, 1_000, 3_600_000),
       probeIntervalMs: r.int('SKYPUSH_REDIS_PROBE_INTERVAL_MS', 5_000, 100, 3_600_000),
     },

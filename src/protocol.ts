@@ -118,7 +118,9 @@ function close(code: number, reason: string, action: CloseAction): CloseSpec {
 /** Every close code the server sends, with the client's next step. Reasons stay under 123 bytes. */
 export const CloseCode = Object.freeze({
   NORMAL: close(1000, 'normal closure', 'stop'),
+  INVALID_FRAME: close(1002, 'invalid WebSocket frame', 'backoff'),
   UNSUPPORTED_DATA: close(1003, 'binary frames are not supported', 'stop'),
+  INVALID_UTF8: close(1007, 'text frame is not valid UTF-8', 'backoff'),
   POLICY_VIOLATION: close(1008, 'policy violation', 'stop'),
   TOO_LARGE: close(1009, 'frame too large', 'backoff'),
   INTERNAL_ERROR: close(1011, 'internal error', 'backoff'),

@@ -40,6 +40,8 @@ export class Connection {
   lastSeen: number;
   nextHeartbeatAt: number;
   closingSince = 0;
+  /** The code this side closed with, when it closed first: the peer may never echo it. */
+  closeCode: number | undefined;
   rateViolations = 0;
   invalidFrames = 0;
   readonly limiter: RateLimiter;

@@ -36,6 +36,17 @@ const COUNT_TYPES = new Set<string>([
   FrameType.MESSAGE_READ,
   FrameType.MESSAGE_DELETED,
 ]);
+/** The close code ws sends by itself when it rejects an inbound frame (see ws/lib/receiver.js). */
+function wsErrorCloseCode(err: Error): number | undefined {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return undefined;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH')
+    return CloseCode.TOO_LARGE.code;
+  if (code === 'WS_ERR_INVALID_UTF8') return CloseCode.INVALID_UTF8.code;
+  if (code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') return CloseCode.POLICY_VIOLATION.code;
+  return CloseCode.INVALID_FRAME.code;
+}
+
 const READ_BATCH = 1000;
 const CLOSE_GRACE_MS = 2000;
 const MAX_STRIKES = 5;
@@ -48,6 +59,8 @@ export interface HubDeps {
   metrics: Metrics;
   logger: Logger;
   nodeId: string;
+  /** Told when a user's first connection on this node opens or the last one closes (cluster presence). */
+  onPresenceChange?: (userId: number, online: boolean) => void;
   /** How often the hub re-reads the log without a wake-up (a lost Redis message costs at most this). */
   pollIntervalMs?: number;
   now?: () => number;
@@ -69,7 +82,8 @@ export class Hub implements Presence {
   private sweepTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private unsubscribe: Array<() => void> = [];
-  private readonly corked = new Set<WebSocket>();
+  /** Sockets corked in this turn, with the bytes they still held unsent from earlier turns. */
+  private readonly corked = new Map<WebSocket, number>();
   private readonly now: () => number;
 
   constructor(private readonly deps: HubDeps) {
@@ -142,9 +156,16 @@ export class Hub implements Presence {
       c.lastSeen = this.now();
     });
     ws.on('close', (code) => this.unregister(c, code));
-    ws.on('error', (err) =>
-      this.deps.logger.debug({ err: { message: err.message }, connectionId: c.id }, 'socket error'),
-    );
+    ws.on('error', (err) => {
+      // ws has already started closing with its own code; stop writing and let the sweep reap it.
+      const code = wsErrorCloseCode(err);
+      if (code !== undefined && c.state !== 'closing') {
+        c.state = 'closing';
+        c.closingSince = this.now();
+        c.closeCode = code;
+      }
+      this.deps.logger.debug({ err: { message: err.message }, connectionId: c.id }, 'socket error');
+    });
 
     try {
       let replay: HubEvent[] = [];
@@ -188,7 +209,7 @@ export class Hub implements Presence {
             this.now(),
           ),
         );
-      this.sendReplay(c, replay);
+      if (!(await this.sendReplay(c, replay))) return;
       this.send(c, encodeFrame(FrameType.UNREAD_COUNT, { count }, undefined, this.now()));
       // Go live: flush what arrived meanwhile, skipping anything the client already has.
       c.lastSeq = position;
@@ -203,25 +224,63 @@ export class Hub implements Presence {
     }
   }
 
-  private sendReplay(c: Connection, events: HubEvent[]): void {
-    const size = this.deps.events.batchSize;
-    for (let i = 0; i < events.length; i += size) {
-      const chunk = events.slice(i, i + size);
-      const inner = chunk.map((e) =>
-        spliceFrame(e.type, e.dataJson, Math.floor(e.createdAt / 1000), this.cursor(e.seq)),
-      );
-      const last = chunk.at(-1) as HubEvent;
+  /**
+   * Writes the replay as MESSAGE_BATCH frames of at most `batchSize` events and about half the send
+   * queue bound in bytes, waiting for the socket to drain between batches: a long backlog costs bounded
+   * memory however slow the client. Resolves false when the connection closed meanwhile.
+   */
+  private async sendReplay(c: Connection, events: HubEvent[]): Promise<boolean> {
+    const maxEvents = this.deps.events.batchSize;
+    const maxBytes = Math.floor(this.deps.realtime.sendQueueBytes / 2);
+    let i = 0;
+    while (i < events.length) {
+      const inner: string[] = [];
+      let bytes = 0;
+      let last = events[i] as HubEvent;
+      while (i < events.length && inner.length < maxEvents && (inner.length === 0 || bytes < maxBytes)) {
+        last = events[i++] as HubEvent;
+        const frame = spliceFrame(last.type, last.dataJson, Math.floor(last.createdAt / 1000), this.cursor(last.seq));
+        inner.push(frame);
+        bytes += frame.length;
+      }
+      if (!(await this.drained(c, maxBytes))) return false;
       this.send(
         c,
         `{"type":"${FrameType.MESSAGE_BATCH}","data":{"messages":[${inner.join(',')}]},"timestamp":${Math.floor(this.now() / 1000)},"cursor":${JSON.stringify(this.cursor(last.seq))}}`,
       );
     }
+    return c.state !== 'closing';
   }
+
+  /** Resolves true once the socket's unsent bytes are at most `below`; false if it closes or stalls. */
+  private drained(c: Connection, below: number): Promise<boolean> {
+    if (c.state === 'closing') return Promise.resolve(false);
+    if (c.socket.bufferedAmount <= below) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const poll = setInterval(() => {
+        if (c.state === 'closing') finish(false);
+        else if (c.socket.bufferedAmount <= below) finish(true);
+        else if (this.now() - started > this.deps.realtime.heartbeatTimeoutMs) {
+          this.slowConsumer(c);
+          finish(false);
+        }
+      }, 5);
+      const started = this.now();
+      const finish = (ok: boolean) => {
+        clearInterval(poll);
+        resolve(ok);
+      };
+    });
+  }
+
 
   private register(c: Connection): void {
     this.connections.set(c.id, c);
     let set = this.byUser.get(c.userId);
-    if (!set) this.byUser.set(c.userId, (set = new Set()));
+    if (!set) {
+      this.byUser.set(c.userId, (set = new Set()));
+      this.deps.onPresenceChange?.(c.userId, true);
+    }
     set.add(c);
     this.deps.metrics.wsConnections.set(this.connections.size);
   }
@@ -232,9 +291,13 @@ export class Hub implements Presence {
     c.state = 'closing';
     const set = this.byUser.get(c.userId);
     set?.delete(c);
-    if (set?.size === 0) this.byUser.delete(c.userId);
+    if (set?.size === 0) {
+      this.byUser.delete(c.userId);
+      this.deps.onPresenceChange?.(c.userId, false);
+    }
     this.deps.metrics.wsConnections.set(this.connections.size);
-    this.deps.metrics.wsDisconnects.inc({ code: String(code) });
+    // A peer that never echoed our close frame shows up as 1006: count the code we sent instead.
+    this.deps.metrics.wsDisconnects.inc({ code: String(c.closeCode ?? code) });
   }
 
   // ---- fan-out ---------------------------------------------------------------------------------
@@ -335,6 +398,10 @@ export class Hub implements Presence {
   /**
    * Writes a frame, coalescing writes to one socket within this tick into one syscall (cork until the
    * next tick). A connection whose unsent bytes exceed the bound is closed as a slow consumer.
+   *
+   * Only bytes left unsent by earlier turns count: what this turn corked is not the client's fault, and
+   * one frame larger than the bound still goes to a socket with nothing queued (else that client would
+   * be closed, reconnect, and be closed again for ever).
    */
   private send(c: Connection, frame: string): boolean {
     if (c.state === 'closing') {
@@ -342,7 +409,8 @@ export class Hub implements Presence {
       return false;
     }
     const ws = c.socket;
-    if (ws.bufferedAmount + frame.length > this.deps.realtime.sendQueueBytes) {
+    const backlog = this.corked.get(ws) ?? ws.bufferedAmount;
+    if (backlog > 0 && backlog + frame.length > this.deps.realtime.sendQueueBytes) {
       this.slowConsumer(c);
       this.deps.metrics.framesDropped.inc();
       return false;
@@ -356,12 +424,13 @@ export class Hub implements Presence {
     const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     if (!socket || this.corked.has(ws)) return;
     if (this.corked.size === 0) process.nextTick(() => this.uncorkAll());
-    this.corked.add(ws);
+    this.corked.set(ws, ws.bufferedAmount);
     socket.cork();
   }
 
   private uncorkAll(): void {
-    for (const ws of this.corked) (ws as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+    for (const ws of this.corked.keys())
+      (ws as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
     this.corked.clear();
   }
 
@@ -449,6 +518,7 @@ export class Hub implements Presence {
     if (c.state === 'closing') return;
     c.state = 'closing';
     c.closingSince = this.now();
+    c.closeCode = spec.code;
     c.pending = [];
     try {
       c.socket.close(spec.code, spec.reason);

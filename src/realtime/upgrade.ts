@@ -27,6 +27,7 @@ export interface UpgradeDeps {
   /** Throws AppError INVALID_CURSOR for a malformed `since`. */
   checkCursor: (cursor: string) => void;
   isShuttingDown: () => boolean;
+  now?: () => number;
 }
 
 /** Where the caller's credentials came from; the first present one wins, in this order. */
@@ -108,7 +109,11 @@ export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
         Errors.UNAUTHENTICATED,
         'missing credentials: use ?ticket=, the skypush.v1 sub-protocol, a Bearer header or ?token=',
       );
-    return cred.kind === 'ticket' ? deps.auth.redeemTicket(cred.value) : deps.auth.authenticate(cred.value);
+    if (cred.kind === 'token') return deps.auth.authenticate(cred.value);
+    const principal = await deps.auth.redeemTicket(cred.value);
+    // A ticket lives 30 s but carries its token's expiry, which may have passed meanwhile.
+    if (principal.exp * 1000 <= (deps.now ?? Date.now)()) throw new AppError(Errors.TOKEN_EXPIRED);
+    return principal;
   }
 
   deps.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

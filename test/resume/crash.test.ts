@@ -1,17 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SignJWT } from 'jose';
-import { DIALECTS, JWT_SECRET, createDatabase } from '../helpers/app.ts';
+import { DIALECTS, createDatabase } from '../helpers/app.ts';
 import { api, freePort, loginAdmin, startNode } from '../helpers/node-process.ts';
 import { ResumingClient } from '../helpers/resuming-client.ts';
+import { mint } from '../helpers/tokens.ts';
 
-async function mint(userId: number): Promise<string> {
-  return new SignJWT({ role: 'user' })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(String(userId))
-    .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(JWT_SECRET));
-}
 
 for (const dialect of DIALECTS) {
   describe(`${dialect}: kill -9 mid-traffic`, () => {

@@ -1,0 +1,165 @@
+/**
+ * Three real skypush processes on loopback ports sharing the machine's PostgreSQL (a database created
+ * for this test) and Redis (a key prefix of its own): fan-out across nodes, cluster-wide presence,
+ * kill -9 of a node, and commit order under concurrent senders on several nodes.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { REDIS_URL, createPgDatabase } from '../helpers/app.ts';
+import { api, loginAdmin, startNode, type NodeProcess } from '../helpers/node-process.ts';
+import { ResumingClient } from '../helpers/resuming-client.ts';
+import { mint } from '../helpers/tokens.ts';
+import { connect, type TestSocket } from '../helpers/ws-client.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+
+async function eventually(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('cluster: 3 nodes on PostgreSQL + Redis', () => {
+  let nodes: NodeProcess[] = [];
+  let drop: () => Promise<void>;
+  let admin: string;
+  let env: Record<string, string>;
+  const [U, V] = [501, 502];
+
+  before(async () => {
+    const db = await createPgDatabase();
+    drop = db.drop;
+    env = {
+      SKYPUSH_DATABASE_URL: db.url,
+      SKYPUSH_REDIS_URL: REDIS_URL,
+      SKYPUSH_REDIS_PREFIX: `skypush-test-${randomBytes(4).toString('hex')}:`,
+      SKYPUSH_PRESENCE_TTL_MS: '1500',
+      SKYPUSH_REDIS_PROBE_INTERVAL_MS: '500',
+    };
+    const first = await startNode({ ...env, SKYPUSH_NODE_ID: 'A' });
+    nodes = [first, ...(await Promise.all([startNode({ ...env, SKYPUSH_NODE_ID: 'B' }), startNode({ ...env, SKYPUSH_NODE_ID: 'C' })]))];
+    admin = await loginAdmin(first.url);
+    const bulk = await api(first.url, 'POST', '/api/v1/users/bulk', {
+      token: admin,
+      body: { users: [{ id: U, username: 'u' }, { id: V, username: 'v' }] },
+    });
+    assert.equal(bulk.status, 200);
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await drop();
+  });
+
+  const node = (i: number) => nodes[i] as NodeProcess;
+  const sendVia = async (i: number, targetIds: number[]) => {
+    const r = await api<{ messageId: number }>(node(i).url, 'POST', '/api/v1/messages/send', {
+      token: admin,
+      body: { title: 'x', content: 'y', targetType: 'user', targetIds },
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body.data.messageId;
+  };
+
+  it('delivers a message sent via C exactly once to tabs on A and B; broadcast and presence are cluster-wide', async () => {
+    const tokenU = await mint(U);
+    const tokenV = await mint(V);
+    const tabs: TestSocket[] = [await connect(node(0).wsUrl, { token: tokenU }), await connect(node(1).wsUrl, { token: tokenU })];
+    const other = await connect(node(1).wsUrl, { token: tokenV });
+    for (const s of [...tabs, other]) await s.waitFor((f) => f.type === 'UNREAD_COUNT');
+
+    const id = await sendVia(2, [U]);
+    for (const tab of tabs) await tab.waitFor((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === id);
+    await sleep(300);
+    for (const tab of tabs) assert.equal(tab.frames.filter((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === id).length, 1);
+    assert.equal(other.frames.filter((f) => f.type === 'NEW_MESSAGE').length, 0, 'V got nothing meant for U');
+
+    const online = await api<{ onlineCount: number; users: number[] }>(node(2).url, 'GET', '/api/v1/ws/online/users', { token: admin });
+    assert.deepEqual(online.body.data, { onlineCount: 2, users: [U, V] });
+    const check = await api<{ isOnline: boolean }>(node(2).url, 'GET', `/api/v1/ws/online/check?userId=${V}`, { token: admin });
+    assert.equal(check.body.data.isOnline, true);
+
+    const b = await api<{ recipients: number }>(node(2).url, 'POST', '/api/v1/ws/broadcast', { token: admin, body: { data: { title: 'all nodes' } } });
+    assert.equal(b.body.data.recipients, 2);
+    for (const s of [...tabs, other]) await s.waitFor((f) => f.type === 'SYSTEM_NOTIFY' && f.data['title'] === 'all nodes');
+
+    const all = await api<{ messageId: number }>(node(0).url, 'POST', '/api/v1/messages/send', {
+      token: admin,
+      body: { title: 'to everyone', content: 'c', targetType: 'all' },
+    });
+    for (const s of [...tabs, other]) await s.waitFor((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === all.body.data.messageId);
+    await Promise.all([...tabs, other].map((s) => s.close()));
+  });
+
+  it('keeps cursor order under concurrent senders on two nodes, for a live client and a reconnecting one', async () => {
+    const token = await mint(U);
+    const live = await connect(node(1).wsUrl, { token });
+    await live.waitFor((f) => f.type === 'UNREAD_COUNT');
+    const hopper = new ResumingClient(node(0).wsUrl, token);
+    await hopper.connect();
+    const start = hopper.newMessageIds().length;
+    const sent: number[] = [];
+    let sending = true;
+    const sender = async (i: number) => {
+      while (sending) sent.push(await sendVia(i, [U]));
+    };
+    const senders = [sender(0), sender(2)];
+    for (let i = 0; i < 15; i++) {
+      await sleep(30);
+      await hopper.drop();
+      await hopper.connect();
+    }
+    sending = false;
+    await Promise.all(senders);
+    await hopper.until(() => hopper.newMessageIds().length - start >= sent.length, 10_000, 'hopper caught up');
+    const got = hopper.newMessageIds().slice(start);
+    assert.deepEqual([...got].sort(), [...sent].sort(), 'reconnecting client: every message exactly once');
+    const seqs = hopper.events.map((e) => Number(e.cursor?.split('.')[1]));
+    for (let i = 1; i < seqs.length; i++) assert.ok((seqs[i] as number) > (seqs[i - 1] as number), 'reconnecting client: cursor order');
+
+    await eventually(async () => live.frames.filter((f) => f.type === 'NEW_MESSAGE').length >= sent.length, 10_000, 'live client');
+    const liveFrames = live.frames.filter((f) => f.type === 'NEW_MESSAGE');
+    assert.deepEqual(liveFrames.map((f) => f.data['messageId']).sort(), [...sent].sort());
+    const liveSeqs = liveFrames.map((f) => Number(f.cursor?.split('.')[1]));
+    for (let i = 1; i < liveSeqs.length; i++) assert.ok((liveSeqs[i] as number) > (liveSeqs[i - 1] as number), 'live client: cursor order');
+    await live.close();
+    await hopper.close();
+  });
+
+  it('after kill -9 of node B its clients resume on A with no gap or duplicate, and B’s users drop off the online list', async () => {
+    const tokenU = await mint(U);
+    const tokenV = await mint(V);
+    const onB = new ResumingClient(node(1).wsUrl, tokenU);
+    await onB.connect();
+    const v = await connect(node(1).wsUrl, { token: tokenV });
+    await v.waitFor((f) => f.type === 'UNREAD_COUNT');
+    const before = onB.newMessageIds().length;
+    const sent = [await sendVia(2, [U]), await sendVia(2, [U])];
+    await onB.until(() => onB.newMessageIds().length === before + 2);
+
+    await node(1).kill();
+    // Messages sent while U has no connection at all.
+    for (let i = 0; i < 5; i++) sent.push(await sendVia(2, [U]));
+    const resumed = new ResumingClient(node(0).wsUrl, tokenU);
+    resumed.cursor = onB.cursor;
+    await resumed.connect();
+    sent.push(await sendVia(2, [U]));
+    await resumed.until(() => resumed.newMessageIds().length === 6, 10_000, 'resume on A');
+    assert.deepEqual([...onB.newMessageIds().slice(before), ...resumed.newMessageIds()], sent);
+
+    const started = Date.now();
+    await eventually(
+      async () => {
+        const r = await api<{ users: number[] }>(node(0).url, 'GET', '/api/v1/ws/online/users', { token: admin });
+        return r.body.data.users.includes(U) && !r.body.data.users.includes(V);
+      },
+      1500 + 3000,
+      'V leaves the online list',
+    );
+    assert.ok(Date.now() - started <= 4500);
+    await resumed.close();
+  });
+});

@@ -1,0 +1,247 @@
+/**
+ * Infrastructure failures: a private redis-server killed and restarted mid-traffic, a pub/sub
+ * connection killed by Redis, and PostgreSQL cut off behind a TCP proxy. Nothing committed is lost;
+ * requests fail fast with 503 while the database is away and recover without a restart.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { RedisBus } from '../../src/bus/redis-bus.ts';
+import type { BusMessage } from '../../src/bus/bus.ts';
+import { PG_ADMIN_URL, createPgDatabase, startApp, type TestApp } from '../helpers/app.ts';
+import { api, freePort, loginAdmin, startNode, type NodeProcess } from '../helpers/node-process.ts';
+import { ResumingClient } from '../helpers/resuming-client.ts';
+import { connect } from '../helpers/ws-client.ts';
+import { mint } from '../helpers/tokens.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A redis-server of our own on a free port (never the machine's shared one). */
+async function startRedis(port: number): Promise<ChildProcess> {
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
+  for (let i = 0; i < 100; i++) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return proc;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error('private redis-server did not start');
+}
+
+describe('Redis restart and pub/sub loss lose no message', () => {
+  let redisPort: number;
+  let redis: ChildProcess;
+  let nodes: NodeProcess[];
+  let dropDb: () => Promise<void>;
+  let admin: string;
+
+  before(async () => {
+    redisPort = await freePort();
+    redis = await startRedis(redisPort);
+    const db = await createPgDatabase();
+    dropDb = db.drop;
+    const env = {
+      SKYPUSH_DATABASE_URL: db.url,
+      SKYPUSH_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      SKYPUSH_REDIS_PROBE_INTERVAL_MS: '300',
+      SKYPUSH_PRESENCE_TTL_MS: '2000',
+    };
+    const a = await startNode({ ...env, SKYPUSH_NODE_ID: 'A' });
+    nodes = [a, await startNode({ ...env, SKYPUSH_NODE_ID: 'B' })];
+    admin = await loginAdmin(a.url);
+    await api(a.url, 'POST', '/api/v1/users/bulk', { token: admin, body: { users: [{ id: 900, username: 'r' }] } });
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.kill()));
+    redis.kill('SIGKILL');
+    await dropDb();
+  });
+
+  async function traffic(client: ResumingClient, during: () => Promise<void>): Promise<number[]> {
+    const sent: number[] = [];
+    let on = true;
+    const sender = (async () => {
+      while (on) {
+        const r = await api<{ messageId: number }>((nodes[1] as NodeProcess).url, 'POST', '/api/v1/messages/send', {
+          token: admin,
+          body: { title: 't', content: 'c', targetType: 'user', targetIds: [900] },
+        });
+        assert.equal(r.status, 200, 'sends succeed while Redis is away: the store is the truth');
+        sent.push(r.body.data.messageId);
+        await sleep(15);
+      }
+    })();
+    await during();
+    on = false;
+    await sender;
+    return sent;
+  }
+
+  it('delivers every message sent while Redis was killed and restarted', async () => {
+    const client = new ResumingClient((nodes[0] as NodeProcess).wsUrl, await mint(900));
+    await client.connect();
+    const start = client.newMessageIds().length;
+    const sent = await traffic(client, async () => {
+      await sleep(200);
+      redis.kill('SIGKILL');
+      await sleep(800);
+      redis = await startRedis(redisPort);
+      await sleep(800);
+    });
+    await client.until(() => client.newMessageIds().length - start >= sent.length, 10_000, 'all messages');
+    assert.deepEqual(client.newMessageIds().slice(start), sent);
+    // The live connection itself survived: no reconnect was needed.
+    assert.equal(client.connects.length, 1);
+    await client.close();
+  });
+
+  it('recovers from CLIENT KILL TYPE pubsub without losing a message', async () => {
+    const client = new ResumingClient((nodes[0] as NodeProcess).wsUrl, await mint(900));
+    await client.connect();
+    const start = client.newMessageIds().length;
+    const killer = new Redis(redisPort, '127.0.0.1');
+    const sent = await traffic(client, async () => {
+      await sleep(200);
+      await killer.client('KILL', 'TYPE', 'pubsub');
+      await sleep(600);
+    });
+    killer.disconnect();
+    await client.until(() => client.newMessageIds().length - start >= sent.length, 10_000, 'all messages');
+    assert.deepEqual(client.newMessageIds().slice(start), sent);
+    // And fan-out through Redis works again: a message arrives well before the 1 s fallback poll.
+    const r = await api<{ messageId: number }>((nodes[1] as NodeProcess).url, 'POST', '/api/v1/messages/send', {
+      token: admin,
+      body: { title: 'after', content: 'c', targetType: 'user', targetIds: [900] },
+    });
+    await client.until(() => client.newMessageIds().includes(r.body.data.messageId), 5000, 'post-recovery message');
+    await client.close();
+  });
+
+  it('notices a subscription that died silently (self-probe) and rebuilds it', async () => {
+    const bus = new RedisBus({
+      url: `redis://127.0.0.1:${redisPort}`,
+      prefix: 'probe-test:',
+      nodeId: 'probe-node',
+      probeIntervalMs: 100,
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      await bus.ready();
+      const got: BusMessage[] = [];
+      bus.subscribe((m) => got.push(m));
+      let reconnects = 0;
+      bus.onReconnect(() => reconnects++);
+      // The connection stays up but no longer listens: nothing but the probe can tell.
+      await bus.subscriber.unsubscribe('probe-test:bus');
+      const deadline = Date.now() + 3000;
+      while (bus.probeFailures === 0 && Date.now() < deadline) await sleep(20);
+      assert.ok(bus.probeFailures >= 1, 'the probe noticed');
+      assert.ok(reconnects >= 1, 'subscribers were told to re-read the log');
+      await bus.publish({ type: 'events', origin: 'other', head: 42 });
+      const until = Date.now() + 2000;
+      while (!got.some((m) => m.type === 'events' && m.head === 42) && Date.now() < until) await sleep(20);
+      assert.ok(got.some((m) => m.type === 'events' && m.head === 42), 'messages flow again');
+    } finally {
+      await bus.close();
+    }
+  });
+});
+
+/** A TCP proxy to PostgreSQL that a test can cut and restore. */
+class PgProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  async open(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = netConnect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => (this.server as Server).listen(this.port, '127.0.0.1', r));
+  }
+
+  /** Drops every connection and stops listening: the database is unreachable. */
+  async cut(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+describe('PostgreSQL cut off behind a proxy', () => {
+  let t: TestApp;
+  let proxy: PgProxy;
+  let dropDb: () => Promise<void>;
+
+  before(async () => {
+    const db = await createPgDatabase();
+    dropDb = db.drop;
+    const target = new URL(PG_ADMIN_URL);
+    proxy = new PgProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
+    await proxy.open();
+    const viaProxy = new URL(db.url);
+    viaProxy.port = String(proxy.port);
+    t = await startApp({
+      dialect: 'sqlite',
+      env: { SKYPUSH_DATABASE_URL: viaProxy.toString(), SKYPUSH_DB_CONNECT_TIMEOUT_MS: '500', SKYPUSH_DB_STATEMENT_TIMEOUT_MS: '1000' },
+    });
+  });
+  after(async () => {
+    await t.close().catch(() => {});
+    await proxy.cut();
+    await dropDb();
+  });
+
+  it('answers 503 quickly while the database is away, keeps sockets up, and recovers without a restart', async () => {
+    const u = await t.createUser('pgcut');
+    const sock = await connect(t.wsUrl, { token: u.token });
+    await sock.waitFor((f) => f.type === 'UNREAD_COUNT');
+
+    await proxy.cut();
+    const started = Date.now();
+    const r = await t.request('GET', '/api/v1/messages/unread-count', { token: u.token });
+    assert.equal(r.status, 503);
+    assert.equal(r.body.code, 50301);
+    assert.ok(Date.now() - started < 3000, `answered within the timeout (${Date.now() - started} ms)`);
+    assert.equal((await t.request('GET', '/readyz')).status, 503);
+    assert.equal((await t.request('GET', '/healthz')).status, 200);
+    await sleep(300);
+    assert.equal(sock.ws.readyState, sock.ws.OPEN, 'existing sockets stay up');
+
+    await proxy.open();
+    const deadline = Date.now() + 5000;
+    let ok = false;
+    while (!ok && Date.now() < deadline) {
+      ok = (await t.request('GET', '/readyz')).status === 200;
+      if (!ok) await sleep(100);
+    }
+    assert.ok(ok, '/readyz recovers');
+    const sent = await t.request<{ messageId: number }>('POST', '/api/v1/messages/send', {
+      token: t.adminToken,
+      body: { title: 'back', content: 'c', targetType: 'user', targetIds: [u.id] },
+    });
+    assert.equal(sent.status, 200);
+    await sock.waitFor((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === sent.body.data.messageId);
+    await sock.close();
+  });
+});
