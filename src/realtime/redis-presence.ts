@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { AppError, Errors } from '../errors.ts';
 import type { Presence } from './presence.ts';
 
 export interface RedisPresenceOptions {
@@ -67,18 +68,31 @@ export class RedisPresence implements Presence {
   }
 
   async onlineUserIds(): Promise<number[]> {
-    const keys = await this.liveNodeKeys();
-    if (keys.length === 0) return [];
-    return (await this.o.redis.sunion(...keys)).map(Number);
+    return this.guard(async () => {
+      const keys = await this.liveNodeKeys();
+      if (keys.length === 0) return [];
+      return (await this.o.redis.sunion(...keys)).map(Number);
+    });
   }
 
   async isOnline(userId: number): Promise<boolean> {
-    const keys = await this.liveNodeKeys();
-    if (keys.length === 0) return false;
-    const p = this.o.redis.pipeline();
-    for (const k of keys) p.sismember(k, userId);
-    const res = (await p.exec()) ?? [];
-    return res.some(([err, v]) => !err && v === 1);
+    return this.guard(async () => {
+      const keys = await this.liveNodeKeys();
+      if (keys.length === 0) return false;
+      const p = this.o.redis.pipeline();
+      for (const k of keys) p.sismember(k, userId);
+      const res = (await p.exec()) ?? [];
+      return res.some(([err, v]) => !err && v === 1);
+    });
+  }
+
+  /** Redis unreachable → 503, not a 500 or a guess from this node alone. */
+  private async guard<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch {
+      throw new AppError(Errors.UNAVAILABLE, 'presence unavailable: Redis is unreachable');
+    }
   }
 
   async stop(): Promise<void> {

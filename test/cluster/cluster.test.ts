@@ -14,7 +14,6 @@ import { connect, type TestSocket } from '../helpers/ws-client.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 async function eventually(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await pred())) {
@@ -41,11 +40,22 @@ describe('cluster: 3 nodes on PostgreSQL + Redis', () => {
       SKYPUSH_REDIS_PROBE_INTERVAL_MS: '500',
     };
     const first = await startNode({ ...env, SKYPUSH_NODE_ID: 'A' });
-    nodes = [first, ...(await Promise.all([startNode({ ...env, SKYPUSH_NODE_ID: 'B' }), startNode({ ...env, SKYPUSH_NODE_ID: 'C' })]))];
+    nodes = [
+      first,
+      ...(await Promise.all([
+        startNode({ ...env, SKYPUSH_NODE_ID: 'B' }),
+        startNode({ ...env, SKYPUSH_NODE_ID: 'C' }),
+      ])),
+    ];
     admin = await loginAdmin(first.url);
     const bulk = await api(first.url, 'POST', '/api/v1/users/bulk', {
       token: admin,
-      body: { users: [{ id: U, username: 'u' }, { id: V, username: 'v' }] },
+      body: {
+        users: [
+          { id: U, username: 'u' },
+          { id: V, username: 'v' },
+        ],
+      },
     });
     assert.equal(bulk.status, 200);
   });
@@ -67,30 +77,52 @@ describe('cluster: 3 nodes on PostgreSQL + Redis', () => {
   it('delivers a message sent via C exactly once to tabs on A and B; broadcast and presence are cluster-wide', async () => {
     const tokenU = await mint(U);
     const tokenV = await mint(V);
-    const tabs: TestSocket[] = [await connect(node(0).wsUrl, { token: tokenU }), await connect(node(1).wsUrl, { token: tokenU })];
+    const tabs: TestSocket[] = [
+      await connect(node(0).wsUrl, { token: tokenU }),
+      await connect(node(1).wsUrl, { token: tokenU }),
+    ];
     const other = await connect(node(1).wsUrl, { token: tokenV });
     for (const s of [...tabs, other]) await s.waitFor((f) => f.type === 'UNREAD_COUNT');
 
     const id = await sendVia(2, [U]);
     for (const tab of tabs) await tab.waitFor((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === id);
     await sleep(300);
-    for (const tab of tabs) assert.equal(tab.frames.filter((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === id).length, 1);
+    for (const tab of tabs)
+      assert.equal(
+        tab.frames.filter((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === id).length,
+        1,
+      );
     assert.equal(other.frames.filter((f) => f.type === 'NEW_MESSAGE').length, 0, 'V got nothing meant for U');
 
-    const online = await api<{ onlineCount: number; users: number[] }>(node(2).url, 'GET', '/api/v1/ws/online/users', { token: admin });
+    const online = await api<{ onlineCount: number; users: number[] }>(
+      node(2).url,
+      'GET',
+      '/api/v1/ws/online/users',
+      { token: admin },
+    );
     assert.deepEqual(online.body.data, { onlineCount: 2, users: [U, V] });
-    const check = await api<{ isOnline: boolean }>(node(2).url, 'GET', `/api/v1/ws/online/check?userId=${V}`, { token: admin });
+    const check = await api<{ isOnline: boolean }>(
+      node(2).url,
+      'GET',
+      `/api/v1/ws/online/check?userId=${V}`,
+      { token: admin },
+    );
     assert.equal(check.body.data.isOnline, true);
 
-    const b = await api<{ recipients: number }>(node(2).url, 'POST', '/api/v1/ws/broadcast', { token: admin, body: { data: { title: 'all nodes' } } });
+    const b = await api<{ recipients: number }>(node(2).url, 'POST', '/api/v1/ws/broadcast', {
+      token: admin,
+      body: { data: { title: 'all nodes' } },
+    });
     assert.equal(b.body.data.recipients, 2);
-    for (const s of [...tabs, other]) await s.waitFor((f) => f.type === 'SYSTEM_NOTIFY' && f.data['title'] === 'all nodes');
+    for (const s of [...tabs, other])
+      await s.waitFor((f) => f.type === 'SYSTEM_NOTIFY' && f.data['title'] === 'all nodes');
 
     const all = await api<{ messageId: number }>(node(0).url, 'POST', '/api/v1/messages/send', {
       token: admin,
       body: { title: 'to everyone', content: 'c', targetType: 'all' },
     });
-    for (const s of [...tabs, other]) await s.waitFor((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === all.body.data.messageId);
+    for (const s of [...tabs, other])
+      await s.waitFor((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === all.body.data.messageId);
     await Promise.all([...tabs, other].map((s) => s.close()));
   });
 
@@ -114,17 +146,27 @@ describe('cluster: 3 nodes on PostgreSQL + Redis', () => {
     }
     sending = false;
     await Promise.all(senders);
-    await hopper.until(() => hopper.newMessageIds().length - start >= sent.length, 10_000, 'hopper caught up');
+    await hopper.until(
+      () => hopper.newMessageIds().length - start >= sent.length,
+      10_000,
+      'hopper caught up',
+    );
     const got = hopper.newMessageIds().slice(start);
     assert.deepEqual([...got].sort(), [...sent].sort(), 'reconnecting client: every message exactly once');
     const seqs = hopper.events.map((e) => Number(e.cursor?.split('.')[1]));
-    for (let i = 1; i < seqs.length; i++) assert.ok((seqs[i] as number) > (seqs[i - 1] as number), 'reconnecting client: cursor order');
+    for (let i = 1; i < seqs.length; i++)
+      assert.ok((seqs[i] as number) > (seqs[i - 1] as number), 'reconnecting client: cursor order');
 
-    await eventually(async () => live.frames.filter((f) => f.type === 'NEW_MESSAGE').length >= sent.length, 10_000, 'live client');
+    await eventually(
+      async () => live.frames.filter((f) => f.type === 'NEW_MESSAGE').length >= sent.length,
+      10_000,
+      'live client',
+    );
     const liveFrames = live.frames.filter((f) => f.type === 'NEW_MESSAGE');
     assert.deepEqual(liveFrames.map((f) => f.data['messageId']).sort(), [...sent].sort());
     const liveSeqs = liveFrames.map((f) => Number(f.cursor?.split('.')[1]));
-    for (let i = 1; i < liveSeqs.length; i++) assert.ok((liveSeqs[i] as number) > (liveSeqs[i - 1] as number), 'live client: cursor order');
+    for (let i = 1; i < liveSeqs.length; i++)
+      assert.ok((liveSeqs[i] as number) > (liveSeqs[i - 1] as number), 'live client: cursor order');
     await live.close();
     await hopper.close();
   });
@@ -153,7 +195,9 @@ describe('cluster: 3 nodes on PostgreSQL + Redis', () => {
     const started = Date.now();
     await eventually(
       async () => {
-        const r = await api<{ users: number[] }>(node(0).url, 'GET', '/api/v1/ws/online/users', { token: admin });
+        const r = await api<{ users: number[] }>(node(0).url, 'GET', '/api/v1/ws/online/users', {
+          token: admin,
+        });
         return r.body.data.users.includes(U) && !r.body.data.users.includes(V);
       },
       1500 + 3000,

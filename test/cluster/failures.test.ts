@@ -21,8 +21,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A redis-server of our own on a free port (never the machine's shared one). */
 async function startRedis(port: number): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const probe = new Redis(port, '127.0.0.1', {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   probe.on('error', () => {});
   for (let i = 0; i < 100; i++) {
     try {
@@ -58,7 +66,10 @@ describe('Redis restart and pub/sub loss lose no message', () => {
     const a = await startNode({ ...env, SKYPUSH_NODE_ID: 'A' });
     nodes = [a, await startNode({ ...env, SKYPUSH_NODE_ID: 'B' })];
     admin = await loginAdmin(a.url);
-    await api(a.url, 'POST', '/api/v1/users/bulk', { token: admin, body: { users: [{ id: 900, username: 'r' }] } });
+    await api(a.url, 'POST', '/api/v1/users/bulk', {
+      token: admin,
+      body: { users: [{ id: 900, username: 'r' }] },
+    });
   });
   after(async () => {
     await Promise.all(nodes.map((n) => n.kill()));
@@ -71,10 +82,15 @@ describe('Redis restart and pub/sub loss lose no message', () => {
     let on = true;
     const sender = (async () => {
       while (on) {
-        const r = await api<{ messageId: number }>((nodes[1] as NodeProcess).url, 'POST', '/api/v1/messages/send', {
-          token: admin,
-          body: { title: 't', content: 'c', targetType: 'user', targetIds: [900] },
-        });
+        const r = await api<{ messageId: number }>(
+          (nodes[1] as NodeProcess).url,
+          'POST',
+          '/api/v1/messages/send',
+          {
+            token: admin,
+            body: { title: 't', content: 'c', targetType: 'user', targetIds: [900] },
+          },
+        );
         assert.equal(r.status, 200, 'sends succeed while Redis is away: the store is the truth');
         sent.push(r.body.data.messageId);
         await sleep(15);
@@ -93,7 +109,17 @@ describe('Redis restart and pub/sub loss lose no message', () => {
     const sent = await traffic(client, async () => {
       await sleep(200);
       redis.kill('SIGKILL');
-      await sleep(800);
+      await sleep(300);
+      const a = (nodes[0] as NodeProcess).url;
+      const online = await api(a, 'GET', '/api/v1/ws/online/users', { token: admin });
+      assert.equal(online.status, 503, 'presence says it is unavailable instead of guessing');
+      const b = await api<{ recipients: number | null }>(a, 'POST', '/api/v1/ws/broadcast', {
+        token: admin,
+        body: { data: { title: 'during outage' } },
+      });
+      assert.equal(b.status, 200, 'a broadcast is still accepted and stored');
+      assert.equal(b.body.data.recipients, null);
+      await sleep(500);
       redis = await startRedis(redisPort);
       await sleep(800);
     });
@@ -118,11 +144,20 @@ describe('Redis restart and pub/sub loss lose no message', () => {
     await client.until(() => client.newMessageIds().length - start >= sent.length, 10_000, 'all messages');
     assert.deepEqual(client.newMessageIds().slice(start), sent);
     // And fan-out through Redis works again: a message arrives well before the 1 s fallback poll.
-    const r = await api<{ messageId: number }>((nodes[1] as NodeProcess).url, 'POST', '/api/v1/messages/send', {
-      token: admin,
-      body: { title: 'after', content: 'c', targetType: 'user', targetIds: [900] },
-    });
-    await client.until(() => client.newMessageIds().includes(r.body.data.messageId), 5000, 'post-recovery message');
+    const r = await api<{ messageId: number }>(
+      (nodes[1] as NodeProcess).url,
+      'POST',
+      '/api/v1/messages/send',
+      {
+        token: admin,
+        body: { title: 'after', content: 'c', targetType: 'user', targetIds: [900] },
+      },
+    );
+    await client.until(
+      () => client.newMessageIds().includes(r.body.data.messageId),
+      5000,
+      'post-recovery message',
+    );
     await client.close();
   });
 
@@ -149,7 +184,10 @@ describe('Redis restart and pub/sub loss lose no message', () => {
       await bus.publish({ type: 'events', origin: 'other', head: 42 });
       const until = Date.now() + 2000;
       while (!got.some((m) => m.type === 'events' && m.head === 42) && Date.now() < until) await sleep(20);
-      assert.ok(got.some((m) => m.type === 'events' && m.head === 42), 'messages flow again');
+      assert.ok(
+        got.some((m) => m.type === 'events' && m.head === 42),
+        'messages flow again',
+      );
     } finally {
       await bus.close();
     }
@@ -203,7 +241,11 @@ describe('PostgreSQL cut off behind a proxy', () => {
     viaProxy.port = String(proxy.port);
     t = await startApp({
       dialect: 'sqlite',
-      env: { SKYPUSH_DATABASE_URL: viaProxy.toString(), SKYPUSH_DB_CONNECT_TIMEOUT_MS: '500', SKYPUSH_DB_STATEMENT_TIMEOUT_MS: '1000' },
+      env: {
+        SKYPUSH_DATABASE_URL: viaProxy.toString(),
+        SKYPUSH_DB_CONNECT_TIMEOUT_MS: '500',
+        SKYPUSH_DB_STATEMENT_TIMEOUT_MS: '1000',
+      },
     });
   });
   after(async () => {

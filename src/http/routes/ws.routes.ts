@@ -112,7 +112,7 @@ export async function wsRoutes(
           },
         },
         response: {
-          200: envelopeSchema({ type: 'object', properties: { recipients: { type: 'integer' } } }),
+          200: envelopeSchema({ type: 'object', properties: { recipients: { type: ['integer', 'null'] } } }),
           403: errorSchema,
         },
       },
@@ -127,7 +127,11 @@ export async function wsRoutes(
         );
       }
       await messages.broadcast(type, data);
-      return ok({ recipients: (await presence.onlineUserIds()).length }, 'broadcast sent');
+      // The broadcast is committed; an unreachable presence store must not turn that into an error.
+      const online = await presence.onlineUserIds().catch(() => undefined);
+      return online === undefined
+        ? ok({ recipients: null }, 'broadcast sent; online count unavailable')
+        : ok({ recipients: online.length }, 'broadcast sent');
     },
   );
 }
