@@ -175,6 +175,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     logger,
     checkCursor: feed.checkCursor,
     isShuttingDown,
+    now,
   });
 
   // Retention and expiry housekeeping: small bounded batches on a timer, never a long block.

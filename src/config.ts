@@ -51,7 +51,13 @@ export interface Config {
     ticketTtlSec: number;
     shutdownDrainMs: number;
   };
-  events: { retentionSec: number; replayMax: number; cleanupIntervalMs: number; batchSize: number };
+  events: {
+    retentionSec: number;
+    replayMax: number;
+    cleanupIntervalMs: number;
+    batchSize: number;
+    pollIntervalMs: number;
+  };
   redis: { url: string | undefined; prefix: string; presenceTtlMs: number; probeIntervalMs: number };
 }
 
@@ -253,6 +259,7 @@ export function loadConfig(env: Env): Config {
       replayMax: r.int('SKYPUSH_REPLAY_MAX', 10_000, 1, 1_000_000),
       cleanupIntervalMs: r.int('SKYPUSH_EVENT_CLEANUP_INTERVAL_MS', 60_000, 10, 86_400_000),
       batchSize: r.int('SKYPUSH_REPLAY_BATCH', 100, 1, 10_000),
+      pollIntervalMs: r.int('SKYPUSH_EVENT_POLL_INTERVAL_MS', 1_000, 10, 60_000),
     },
     redis: {
       url: redisUrl,

@@ -5,11 +5,32 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config.ts';
 
-const SECRET_PARAMS = /([?&](?:token|ticket|access_token)=)[^&#]*/gi;
+const SECRET_PARAMS = new Set(['token', 'ticket', 'access_token']);
 
-/** The URL with secret query parameters replaced by `[REDACTED]`. */
+/**
+ * The URL with secret query parameters replaced by `[REDACTED]`. Names are compared decoded and
+ * case-insensitively, so `?%74oken=` or `?TOKEN=` is caught as well.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(SECRET_PARAMS, '$1[REDACTED]');
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const hash = url.indexOf('#', q);
+  const query = url.slice(q + 1, hash < 0 ? undefined : hash);
+  const redacted = query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const rawName = eq < 0 ? pair : pair.slice(0, eq);
+      let name = rawName;
+      try {
+        name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+      } catch {
+        // undecodable: keep the raw name for the comparison
+      }
+      return SECRET_PARAMS.has(name.trim().toLowerCase()) ? `${rawName}=[REDACTED]` : pair;
+    })
+    .join('&');
+  return `${url.slice(0, q + 1)}${redacted}${hash < 0 ? '' : url.slice(hash)}`;
 }
 
 interface LoggableRequest {

@@ -29,13 +29,20 @@ export async function appendEvents(
   if (events.length === 0) return 0;
   if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${EVENT_LOG_LOCK})`.execute(trx);
   let head = 0;
+  // A send to many users appends the same payload object once per target: serialise it once.
+  const json = new Map<unknown, string>();
+  const dataJson = (data: unknown) => {
+    let text = json.get(data);
+    if (text === undefined) json.set(data, (text = JSON.stringify(data)));
+    return text;
+  };
   for (let i = 0; i < events.length; i += 1000) {
     const rows = await trx
       .insertInto('events')
       .values(
         events
           .slice(i, i + 1000)
-          .map((e) => ({ user_id: e.userId, type: e.type, data: JSON.stringify(e.data), created_at: now })),
+          .map((e) => ({ user_id: e.userId, type: e.type, data: dataJson(e.data), created_at: now })),
       )
       .returning('seq')
       .execute();

@@ -48,6 +48,8 @@ function wsErrorCloseCode(err: Error): number | undefined {
 }
 
 const READ_BATCH = 1000;
+/** Pre-encoded frames are Buffers; they still go out as text frames. */
+const TEXT = { binary: false } as const;
 const CLOSE_GRACE_MS = 2000;
 const MAX_STRIKES = 5;
 
@@ -61,8 +63,6 @@ export interface HubDeps {
   nodeId: string;
   /** Told when a user's first connection on this node opens or the last one closes (cluster presence). */
   onPresenceChange?: (userId: number, online: boolean) => void;
-  /** How often the hub re-reads the log without a wake-up (a lost Redis message costs at most this). */
-  pollIntervalMs?: number;
   now?: () => number;
 }
 
@@ -77,7 +77,10 @@ export class Hub implements Presence {
   private epoch = '';
   private tailSeq = 0;
   private pumping = false;
+  private wakePending = false;
   private dirty = false;
+  /** The log could not be read on the last try (logged once per outage, not once per poll). */
+  private readFailing = false;
   private stopped = false;
   private sweepTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -99,7 +102,7 @@ export class Hub implements Presence {
     const hb = this.deps.realtime.heartbeatIntervalMs;
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(20, Math.min(1000, Math.floor(hb / 4))));
     this.sweepTimer.unref();
-    this.pollTimer = setInterval(() => this.pump(), this.deps.pollIntervalMs ?? 1000);
+    this.pollTimer = setInterval(() => this.pump(), this.deps.events.pollIntervalMs);
     this.pollTimer.unref();
   }
 
@@ -239,7 +242,12 @@ export class Hub implements Presence {
       let last = events[i] as HubEvent;
       while (i < events.length && inner.length < maxEvents && (inner.length === 0 || bytes < maxBytes)) {
         last = events[i++] as HubEvent;
-        const frame = spliceFrame(last.type, last.dataJson, Math.floor(last.createdAt / 1000), this.cursor(last.seq));
+        const frame = spliceFrame(
+          last.type,
+          last.dataJson,
+          Math.floor(last.createdAt / 1000),
+          this.cursor(last.seq),
+        );
         inner.push(frame);
         bytes += frame.length;
       }
@@ -256,23 +264,29 @@ export class Hub implements Presence {
   private drained(c: Connection, below: number): Promise<boolean> {
     if (c.state === 'closing') return Promise.resolve(false);
     if (c.socket.bufferedAmount <= below) return Promise.resolve(true);
+    const socket = (c.socket as unknown as { _socket?: NodeJS.EventEmitter })._socket;
     return new Promise((resolve) => {
-      const poll = setInterval(() => {
+      const started = this.now();
+      const check = () => {
         if (c.state === 'closing') finish(false);
         else if (c.socket.bufferedAmount <= below) finish(true);
         else if (this.now() - started > this.deps.realtime.heartbeatTimeoutMs) {
           this.slowConsumer(c);
           finish(false);
         }
-      }, 5);
-      const started = this.now();
+      };
+      // 'drain' is the prompt signal; the slow poll covers buffers that never crossed the high-water mark.
+      const poll = setInterval(check, 50);
+      socket?.on('drain', check);
+      c.socket.once('close', check);
       const finish = (ok: boolean) => {
         clearInterval(poll);
+        socket?.off('drain', check);
+        c.socket.off('close', check);
         resolve(ok);
       };
     });
   }
-
 
   private register(c: Connection): void {
     this.connections.set(c.id, c);
@@ -305,7 +319,7 @@ export class Hub implements Presence {
   private onBus(m: BusMessage): void {
     this.deps.metrics.busMessages.inc({ type: m.type });
     if (m.type === 'events') {
-      if (m.head > this.tailSeq) void this.pump();
+      if (m.head > this.tailSeq) this.wake();
     } else if (m.type === 'user-disabled') {
       this.closeUser(m.userId, CloseCode.USER_DISABLED);
     }
@@ -332,12 +346,29 @@ export class Hub implements Presence {
           if (events.length < READ_BATCH) break;
         }
       } while (this.dirty && !this.stopped);
+      if (this.readFailing) this.deps.logger.info('event log readable again; delivery resumed');
+      this.readFailing = false;
     } catch (err) {
       // The store is unreachable: keep tailSeq; the next wake-up or poll retries from the same place.
-      this.deps.logger.warn({ err: { message: (err as Error).message } }, 'event log read failed');
+      if (!this.readFailing)
+        this.deps.logger.warn({ err: { message: (err as Error).message } }, 'event log read failed');
+      this.readFailing = true;
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * Runs the tail read once this turn's I/O callbacks are done: the commits of one event-loop turn are
+   * read and dispatched together, so their frames leave in one write per socket.
+   */
+  private wake(): void {
+    if (this.wakePending) return;
+    this.wakePending = true;
+    setImmediate(() => {
+      this.wakePending = false;
+      void this.pump();
+    });
   }
 
   /** Hands each event to the connections it concerns; returns the users whose unread count changed. */
@@ -346,8 +377,10 @@ export class Hub implements Presence {
     let everyone = false;
     let sent = 0;
     for (const ev of events) {
-      // One string per event, whatever the number of recipients.
-      const frame = spliceFrame(ev.type, ev.dataJson, Math.floor(ev.createdAt / 1000), this.cursor(ev.seq));
+      // One string per event, whatever the number of recipients, encoded to bytes once (not per socket).
+      const frame = Buffer.from(
+        spliceFrame(ev.type, ev.dataJson, Math.floor(ev.createdAt / 1000), this.cursor(ev.seq)),
+      );
       if (ev.userId === null) {
         for (const c of this.connections.values()) sent += this.deliver(c, ev.seq, frame);
         if (COUNT_TYPES.has(ev.type)) everyone = true;
@@ -365,7 +398,7 @@ export class Hub implements Presence {
   }
 
   /** Returns 1 when the frame was written. */
-  private deliver(c: Connection, seq: number, frame: string): number {
+  private deliver(c: Connection, seq: number, frame: string | Buffer): number {
     if (c.state === 'replaying') {
       c.pending.push({ seq, frame });
       c.pendingBytes += frame.length;
@@ -403,7 +436,7 @@ export class Hub implements Presence {
    * one frame larger than the bound still goes to a socket with nothing queued (else that client would
    * be closed, reconnect, and be closed again for ever).
    */
-  private send(c: Connection, frame: string): boolean {
+  private send(c: Connection, frame: string | Buffer): boolean {
     if (c.state === 'closing') {
       this.deps.metrics.framesDropped.inc();
       return false;
@@ -416,7 +449,7 @@ export class Hub implements Presence {
       return false;
     }
     this.cork(ws);
-    ws.send(frame);
+    ws.send(frame, TEXT);
     return true;
   }
 
@@ -537,6 +570,8 @@ export class Hub implements Presence {
     const deadline = this.now() + drainMs;
     while (this.connections.size > 0 && this.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const c of this.connections.values()) c.socket.terminate();
+    // Terminated sockets unregister on their 'close' event, a moment later.
+    for (let i = 0; i < 50 && this.connections.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
   }
 
   async stop(): Promise<void> {

@@ -21,21 +21,34 @@ for (const dialect of DIALECTS) {
       let appended!: () => void;
       const firstAppended = new Promise<void>((r) => (appended = r));
       const tx1 = db.transaction().execute(async (trx) => {
-        const seq = await appendEvents(trx, dialect, [{ userId: null, type: 'SYSTEM_NOTIFY', data: { n: 1 } }], Date.now());
+        const seq = await appendEvents(
+          trx,
+          dialect,
+          [{ userId: null, type: 'SYSTEM_NOTIFY', data: { n: 1 } }],
+          Date.now(),
+        );
         appended();
         await held;
         return seq;
       });
       await firstAppended;
       // A second writer starts and would commit first if nothing ordered them.
-      const tx2 = db.transaction().execute((trx) =>
-        appendEvents(trx, dialect, [{ userId: null, type: 'SYSTEM_NOTIFY', data: { n: 2 } }], Date.now()),
-      );
+      const tx2 = db
+        .transaction()
+        .execute((trx) =>
+          appendEvents(trx, dialect, [{ userId: null, type: 'SYSTEM_NOTIFY', data: { n: 2 } }], Date.now()),
+        );
       await sleep(300);
-      const seen = await Promise.race([t.app.feed.readAfter(head, 10), sleep(300).then(() => 'blocked' as const)]);
+      const seen = await Promise.race([
+        t.app.feed.readAfter(head, 10),
+        sleep(300).then(() => 'blocked' as const),
+      ]);
       if (seen !== 'blocked') {
         const ns = seen.map((e) => (JSON.parse(e.dataJson) as { n: number }).n);
-        assert.ok(!(ns.includes(2) && !ns.includes(1)), `reader saw the later commit alone: ${JSON.stringify(ns)}`);
+        assert.ok(
+          !(ns.includes(2) && !ns.includes(1)),
+          `reader saw the later commit alone: ${JSON.stringify(ns)}`,
+        );
       }
       release();
       const [s1, s2] = await Promise.all([tx1, tx2]);
@@ -63,11 +76,13 @@ for (const dialect of DIALECTS) {
         ),
       );
       const deadline = Date.now() + 10_000;
-      while (sock.frames.filter((f) => f.type === 'NEW_MESSAGE').length < ids.length && Date.now() < deadline) await sleep(20);
+      while (sock.frames.filter((f) => f.type === 'NEW_MESSAGE').length < ids.length && Date.now() < deadline)
+        await sleep(20);
       const got = sock.frames.filter((f) => f.type === 'NEW_MESSAGE');
       assert.deepEqual(got.map((f) => f.data['messageId']).sort(), [...ids].sort());
       const seqs = got.map((f) => Number(f.cursor?.split('.')[1]));
-      for (let i = 1; i < seqs.length; i++) assert.ok((seqs[i] as number) > (seqs[i - 1] as number), 'cursor order');
+      for (let i = 1; i < seqs.length; i++)
+        assert.ok((seqs[i] as number) > (seqs[i - 1] as number), 'cursor order');
       await sock.close();
     });
   });

@@ -32,18 +32,17 @@ async function restInbox(t: TestApp, token: string): Promise<InboxEntry[]> {
   const out: InboxEntry[] = [];
   let cursor: string | null = null;
   do {
-    const r: { body: { data: { items: Array<{ id: number; isRead: boolean }>; nextCursor: string | null } } } = await t.request(
-      'GET',
-      `/api/v1/messages?limit=100${cursor ? `&cursor=${cursor}` : ''}`,
-      { token },
-    );
+    const r: {
+      body: { data: { items: Array<{ id: number; isRead: boolean }>; nextCursor: string | null } };
+    } = await t.request('GET', `/api/v1/messages?limit=100${cursor ? `&cursor=${cursor}` : ''}`, { token });
     out.push(...r.body.data.items.map((i) => ({ id: i.id, isRead: i.isRead })));
     cursor = r.body.data.nextCursor;
   } while (cursor);
   return out;
 }
 
-const sorted = (m: Map<number, InboxEntry>) => [...m.values()].map((e) => ({ ...e })).sort((a, b) => b.id - a.id);
+const sorted = (m: Map<number, InboxEntry>) =>
+  [...m.values()].map((e) => ({ ...e })).sort((a, b) => b.id - a.id);
 
 for (const dialect of DIALECTS) {
   describe(`${dialect}: reconstructed inbox equals the server's`, () => {
@@ -71,14 +70,26 @@ for (const dialect of DIALECTS) {
               case 'sendAll':
                 await t.request('POST', '/api/v1/messages/send', {
                   token: t.adminToken,
-                  body: { title: 'p', content: 'c', ...(c.kind === 'send' ? { targetType: 'user', targetIds: [u.id] } : { targetType: 'all' }) },
+                  body: {
+                    title: 'p',
+                    content: 'c',
+                    ...(c.kind === 'send'
+                      ? { targetType: 'user', targetIds: [u.id] }
+                      : { targetType: 'all' }),
+                  },
                 });
                 break;
               case 'read':
-                if (known.length) await t.request('PUT', `/api/v1/messages/${known[c.pick % known.length]}/read`, { token: u.token });
+                if (known.length)
+                  await t.request('PUT', `/api/v1/messages/${known[c.pick % known.length]}/read`, {
+                    token: u.token,
+                  });
                 break;
               case 'delete':
-                if (known.length) await t.request('DELETE', `/api/v1/messages/${known[c.pick % known.length]}`, { token: u.token });
+                if (known.length)
+                  await t.request('DELETE', `/api/v1/messages/${known[c.pick % known.length]}`, {
+                    token: u.token,
+                  });
                 break;
               case 'readAll':
                 await t.request('PUT', '/api/v1/messages/read-all', { token: u.token });
@@ -95,9 +106,17 @@ for (const dialect of DIALECTS) {
           }
           if (!online) await client.connect();
           const server = await refetch();
-          const count = (await t.request<{ count: number }>('GET', '/api/v1/messages/unread-count', { token: u.token })).body.data.count;
+          const count = (
+            await t.request<{ count: number }>('GET', '/api/v1/messages/unread-count', { token: u.token })
+          ).body.data.count;
           await client
-            .until(() => JSON.stringify(sorted(client.inbox)) === JSON.stringify(server) && client.lastUnread === count, 5000, 'convergence')
+            .until(
+              () =>
+                JSON.stringify(sorted(client.inbox)) === JSON.stringify(server) &&
+                client.lastUnread === count,
+              5000,
+              'convergence',
+            )
             .catch(() => {});
           assert.deepEqual(sorted(client.inbox), server);
           assert.equal(client.lastUnread, count);
