@@ -33,7 +33,7 @@ export class Connection {
   /** Highest event seq delivered (or covered by replay): later duplicates are skipped. */
   lastSeq = 0;
   /** Live events that arrived while the replay was being sent. */
-  pending: Array<{ seq: number; frame: string }> = [];
+  pending: Array<{ seq: number; frame: string | Buffer }> = [];
   pendingBytes = 0;
   /** An unread count was computed for this user while replaying: send a fresh one once live. */
   countStale = false;

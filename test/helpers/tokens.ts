@@ -2,7 +2,11 @@
 import { SignJWT } from 'jose';
 import { JWT_SECRET } from './app.ts';
 
-export async function mint(userId: number, role: 'admin' | 'user' = 'user', expiresIn: string | number = '1h'): Promise<string> {
+export async function mint(
+  userId: number,
+  role: 'admin' | 'user' = 'user',
+  expiresIn: string | number = '1h',
+): Promise<string> {
   return new SignJWT({ role })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(String(userId))
