@@ -146,3 +146,20 @@ export class ResumingClient {
     await closed;
   }
 }
+
+/** The user's whole inbox over REST, newest first (what a client refetches after RESYNC). */
+export async function restInbox(
+  request: <T>(method: string, path: string, o: { token: string }) => Promise<{ body: { data: T } }>,
+  token: string,
+): Promise<InboxEntry[]> {
+  const out: InboxEntry[] = [];
+  let cursor: string | null = null;
+  do {
+    const r: {
+      body: { data: { items: Array<{ id: number; isRead: boolean }>; nextCursor: string | null } };
+    } = await request('GET', `/api/v1/messages?limit=100${cursor ? `&cursor=${cursor}` : ''}`, { token });
+    out.push(...r.body.data.items.map((i) => ({ id: i.id, isRead: i.isRead })));
+    cursor = r.body.data.nextCursor;
+  } while (cursor);
+  return out;
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DIALECTS, startApp, type TestApp } from '../helpers/app.ts';
-import { ResumingClient, type InboxEntry } from '../helpers/resuming-client.ts';
+import { ResumingClient, restInbox, type InboxEntry } from '../helpers/resuming-client.ts';
 
 type Cmd =
   | { kind: 'send' }
@@ -28,19 +28,6 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { arbitrary: fc.constant({ kind: 'resume' as const }), weight: 2 },
 );
 
-async function restInbox(t: TestApp, token: string): Promise<InboxEntry[]> {
-  const out: InboxEntry[] = [];
-  let cursor: string | null = null;
-  do {
-    const r: {
-      body: { data: { items: Array<{ id: number; isRead: boolean }>; nextCursor: string | null } };
-    } = await t.request('GET', `/api/v1/messages?limit=100${cursor ? `&cursor=${cursor}` : ''}`, { token });
-    out.push(...r.body.data.items.map((i) => ({ id: i.id, isRead: i.isRead })));
-    cursor = r.body.data.nextCursor;
-  } while (cursor);
-  return out;
-}
-
 const sorted = (m: Map<number, InboxEntry>) =>
   [...m.values()].map((e) => ({ ...e })).sort((a, b) => b.id - a.id);
 
@@ -57,7 +44,7 @@ for (const dialect of DIALECTS) {
       await fc.assert(
         fc.asyncProperty(fc.array(cmd, { minLength: 5, maxLength: 25 }), async (cmds) => {
           const u = await t.createUser(`prop-${dialect}-${run++}`);
-          const refetch = () => restInbox(t, u.token);
+          const refetch = () => restInbox(t.request, u.token);
           const client = new ResumingClient(t.wsUrl, u.token, refetch);
           await client.connect();
           // An app loads the inbox once after its first connect; events keep it current from then on.

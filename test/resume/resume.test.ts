@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DIALECTS, startApp, type TestApp } from '../helpers/app.ts';
-import { ResumingClient, type InboxEntry } from '../helpers/resuming-client.ts';
+import { ResumingClient, restInbox } from '../helpers/resuming-client.ts';
 import { connect } from '../helpers/ws-client.ts';
 
 async function send(t: TestApp, targetIds: number[], title = 'm'): Promise<number> {
@@ -11,19 +11,6 @@ async function send(t: TestApp, targetIds: number[], title = 'm'): Promise<numbe
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body.data.messageId;
-}
-
-async function restInbox(t: TestApp, token: string): Promise<InboxEntry[]> {
-  const out: InboxEntry[] = [];
-  let cursor: string | null = null;
-  do {
-    const r: {
-      body: { data: { items: Array<{ id: number; isRead: boolean }>; nextCursor: string | null } };
-    } = await t.request('GET', `/api/v1/messages?limit=100${cursor ? `&cursor=${cursor}` : ''}`, { token });
-    for (const i of r.body.data.items) out.push({ id: i.id, isRead: i.isRead });
-    cursor = r.body.data.nextCursor;
-  } while (cursor);
-  return out;
 }
 
 for (const dialect of DIALECTS) {
@@ -183,7 +170,7 @@ for (const dialect of DIALECTS) {
 
     it('replays reads and deletes from another device, never resurrects a deleted message, and recounts', async () => {
       const u = await t.createUser('devices');
-      const b = new ResumingClient(t.wsUrl, u.token, () => restInbox(t, u.token));
+      const b = new ResumingClient(t.wsUrl, u.token, () => restInbox(t.request, u.token));
       await b.connect();
       const m1 = await send(t, [u.id]);
       const m2 = await send(t, [u.id]);
@@ -210,7 +197,7 @@ for (const dialect of DIALECTS) {
       assert.equal(b.lastUnread, rest.body.data.count);
       assert.deepEqual(
         [...b.inbox.values()].sort((x, y) => y.id - x.id),
-        await restInbox(t, u.token),
+        await restInbox(t.request, u.token),
       );
       await b.close();
     });
