@@ -7,7 +7,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { AppError, Errors } from '../errors.ts';
 import type { DB } from '../store/schema.ts';
-import { toUser, type User, type UserService } from '../users/user.service.ts';
+import type { LoginResult } from '../api-types.ts';
+import { toUser, type UserService } from '../users/user.service.ts';
+
+export type { LoginResult } from '../api-types.ts';
 import type { LoginGuard } from './login-guard.ts';
 import { PASSWORD_MAX, type PasswordHasher } from './password.ts';
 import type { Role, TokenService } from './tokens.ts';
@@ -20,13 +23,6 @@ export interface Principal {
   displayName: string;
   /** Credential expiry, unix seconds: sockets close when it passes. */
   exp: number;
-}
-
-export interface LoginResult {
-  accessToken: string;
-  tokenType: 'Bearer';
-  expiresIn: number;
-  user: Pick<User, 'id' | 'username' | 'role' | 'displayName'>;
 }
 
 export interface AuthServiceDeps {

@@ -5,7 +5,8 @@
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { AppError, Errors } from '../errors.ts';
 
-export type Role = 'admin' | 'user';
+export type { Role } from '../api-types.ts';
+import type { Role } from '../api-types.ts';
 
 export interface TokenClaims {
   userId: number;

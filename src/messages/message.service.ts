@@ -5,47 +5,20 @@
  */
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { InboxItem, InboxQuery, SendInput, SendResult } from '../api-types.ts';
 import type { Principal } from '../auth/auth.service.ts';
 import type { Bus } from '../bus/bus.ts';
 import { AppError, Errors } from '../errors.ts';
 import type { MessagePayload } from '../protocol.ts';
+
+export type { InboxItem, SendInput, SendResult } from '../api-types.ts';
+export type ListQuery = InboxQuery;
 import type { Dialect } from '../store/database.ts';
 import type { DB } from '../store/schema.ts';
 import { existingUserIds } from '../users/user.repository.ts';
 import { decodePageCursor, encodePageCursor } from './cursor.ts';
 import { appendEvents, type NewEvent } from './event-log.ts';
 import * as repo from './message.repository.ts';
-
-export interface SendInput {
-  title: string;
-  content: string;
-  messageType?: string;
-  priority?: number;
-  linkUrl?: string | null;
-  targetType: 'user' | 'all';
-  targetIds?: number[];
-  expiresAt?: string | null;
-}
-
-export interface SendResult {
-  messageId: number;
-  targetType: 'user' | 'all';
-  recipients: number;
-}
-
-export interface InboxItem extends Omit<MessagePayload, 'messageId'> {
-  id: number;
-  messageId: number;
-  isRead: boolean;
-  readAt: string | null;
-}
-
-export interface ListQuery {
-  cursor?: string;
-  limit?: number;
-  status?: repo.Status;
-  messageType?: string;
-}
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 

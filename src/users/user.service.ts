@@ -8,42 +8,11 @@ import type { Kysely } from 'kysely';
 import type { Bus } from '../bus/bus.ts';
 import { AppError, Errors } from '../errors.ts';
 import { PASSWORD_MAX, PASSWORD_MIN, type PasswordHasher } from '../auth/password.ts';
-import type { Role } from '../auth/tokens.ts';
+import type { BulkUserInput, CreateUserInput, PatchUserInput, User } from '../api-types.ts';
+
+export type { BulkUserInput, CreateUserInput, PatchUserInput, User } from '../api-types.ts';
 import type { DB } from '../store/schema.ts';
 import * as repo from './user.repository.ts';
-
-export interface User {
-  id: number;
-  username: string;
-  role: Role;
-  displayName: string;
-  disabled: boolean;
-  hasPassword: boolean;
-  createdAt: string;
-}
-
-export interface CreateUserInput {
-  id?: number;
-  username: string;
-  password?: string;
-  role?: Role;
-  displayName?: string;
-}
-
-export interface BulkUserInput {
-  id: number;
-  username: string;
-  displayName?: string;
-  role?: Role;
-  disabled?: boolean;
-}
-
-export interface PatchUserInput {
-  disabled?: boolean;
-  role?: Role;
-  password?: string;
-  displayName?: string;
-}
 
 export function toUser(row: repo.UserRow): User {
   return {
