@@ -9,11 +9,11 @@ import { AppError, Errors } from '../errors.ts';
 import type { DB } from '../store/schema.ts';
 import type { LoginResult } from '../api-types.ts';
 import { toUser, type UserService } from '../users/user.service.ts';
-
-export type { LoginResult } from '../api-types.ts';
 import type { LoginGuard } from './login-guard.ts';
 import { PASSWORD_MAX, type PasswordHasher } from './password.ts';
 import type { Role, TokenService } from './tokens.ts';
+
+export type { LoginResult } from '../api-types.ts';
 
 /** Who is calling: resolved from a token or a ticket. */
 export interface Principal {

@@ -3,10 +3,10 @@
  * platform holding the same secret can mint tokens with these claims and skypush accepts them.
  */
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import type { Role } from '../api-types.ts';
 import { AppError, Errors } from '../errors.ts';
 
 export type { Role } from '../api-types.ts';
-import type { Role } from '../api-types.ts';
 
 export interface TokenClaims {
   userId: number;

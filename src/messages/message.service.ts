@@ -10,15 +10,15 @@ import type { Principal } from '../auth/auth.service.ts';
 import type { Bus } from '../bus/bus.ts';
 import { AppError, Errors } from '../errors.ts';
 import type { MessagePayload } from '../protocol.ts';
-
-export type { InboxItem, SendInput, SendResult } from '../api-types.ts';
-export type ListQuery = InboxQuery;
 import type { Dialect } from '../store/database.ts';
 import type { DB } from '../store/schema.ts';
 import { existingUserIds } from '../users/user.repository.ts';
 import { decodePageCursor, encodePageCursor } from './cursor.ts';
 import { appendEvents, type NewEvent } from './event-log.ts';
 import * as repo from './message.repository.ts';
+
+export type { InboxItem, SendInput, SendResult } from '../api-types.ts';
+export type ListQuery = InboxQuery;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 

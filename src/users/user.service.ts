@@ -9,10 +9,10 @@ import type { Bus } from '../bus/bus.ts';
 import { AppError, Errors } from '../errors.ts';
 import { PASSWORD_MAX, PASSWORD_MIN, type PasswordHasher } from '../auth/password.ts';
 import type { BulkUserInput, CreateUserInput, PatchUserInput, User } from '../api-types.ts';
-
-export type { BulkUserInput, CreateUserInput, PatchUserInput, User } from '../api-types.ts';
 import type { DB } from '../store/schema.ts';
 import * as repo from './user.repository.ts';
+
+export type { BulkUserInput, CreateUserInput, PatchUserInput, User } from '../api-types.ts';
 
 export function toUser(row: repo.UserRow): User {
   return {
