@@ -2,7 +2,35 @@
  * Frame encoding. Durable events are spliced from the data JSON stored in the log, so a fan-out
  * serialises nothing per recipient: one string per event, written to every socket that gets it.
  */
+import * as ws from 'ws';
 import { FrameErrorCode, INBOUND_LIMITS, InboundType, type FrameType } from '../protocol.ts';
+
+type FrameFn = (
+  data: Buffer,
+  options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean },
+) => Buffer[];
+// ws exports Sender at run time (Socket.IO pre-frames its broadcasts with it the same way); @types/ws
+// does not declare it.
+const frameOf = (ws as unknown as { Sender: { frame: FrameFn } }).Sender.frame;
+const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false };
+
+/**
+ * A fan-out frame, encoded once for all its recipients: `wire` is the complete unmasked WebSocket text
+ * frame, written as is to sockets without per-message deflate; `text` is its UTF-8 payload, for ws.send.
+ */
+export class WireFrame {
+  readonly wire: Buffer;
+  readonly text: Buffer;
+  constructor(json: string) {
+    const text = Buffer.from(json);
+    this.wire = Buffer.concat(frameOf(text, TEXT_FRAME));
+    this.text = this.wire.subarray(this.wire.length - text.length);
+  }
+
+  get length(): number {
+    return this.text.length;
+  }
+}
 
 /** Encodes a non-durable frame (timestamp: unix seconds now). */
 export function encodeFrame(type: FrameType, data: unknown, cursor?: string, nowMs = Date.now()): string {

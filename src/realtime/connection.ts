@@ -4,6 +4,7 @@
  */
 import type { WebSocket } from 'ws';
 import type { Role } from '../auth/tokens.ts';
+import type { WireFrame } from './codec.ts';
 
 export type ConnectionState = 'replaying' | 'live' | 'closing';
 
@@ -33,7 +34,7 @@ export class Connection {
   /** Highest event seq delivered (or covered by replay): later duplicates are skipped. */
   lastSeq = 0;
   /** Live events that arrived while the replay was being sent. */
-  pending: Array<{ seq: number; frame: string | Buffer }> = [];
+  pending: Array<{ seq: number; frame: string | WireFrame }> = [];
   pendingBytes = 0;
   /** An unread count was computed for this user while replaying: send a fresh one once live. */
   countStale = false;

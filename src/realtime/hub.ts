@@ -25,7 +25,7 @@ import {
   type CloseSpec,
   type ConnectedPayload,
 } from '../protocol.ts';
-import { encodeFrame, parseInbound, spliceFrame } from './codec.ts';
+import { WireFrame, encodeFrame, parseInbound, spliceFrame } from './codec.ts';
 import { Connection } from './connection.ts';
 import type { EventSource, HubEvent } from './event-source.ts';
 import type { Presence } from './presence.ts';
@@ -50,7 +50,14 @@ function wsErrorCloseCode(err: Error): number | undefined {
 const READ_BATCH = 1000;
 /** Pre-encoded frames are Buffers; they still go out as text frames. */
 const TEXT = { binary: false } as const;
+const OPEN = 1; // WebSocket.OPEN
+/** The slice of ws's sender that writes a ready-made frame (ws queues nothing without deflate). */
+type RawSender = { _sender: { sendFrame(list: Buffer[]): void } };
 const CLOSE_GRACE_MS = 2000;
+const SWEEP_SLICES = 10;
+/** Frames in one flush from which the hub batches the next tail read (see wake()), and for how long. */
+const LARGE_FANOUT = 256;
+const BUSY_MS = 10;
 const MAX_STRIKES = 5;
 
 export interface HubDeps {
@@ -78,19 +85,29 @@ export class Hub implements Presence {
   private tailSeq = 0;
   private pumping = false;
   private wakePending = false;
+  /** Until when (performance.now()) a wake-up waits for the end of the turn: see wake(). */
+  private busyUntil = 0;
+  /** Users whose unread count the next batched query fetches (see unreadCountOf). */
+  private countBatch: { ids: Set<number>; counts: Promise<Map<number, number>> } | undefined;
   private dirty = false;
   /** The log could not be read on the last try (logged once per outage, not once per poll). */
   private readFailing = false;
   private stopped = false;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepSlices = 1;
+  /** Where the sweep's round through the connections stands (Map iterators survive deletions). */
+  private sweepCursor: Iterator<Connection> | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private unsubscribe: Array<() => void> = [];
   /** Sockets corked in this turn, with the bytes they still held unsent from earlier turns. */
   private readonly corked = new Map<WebSocket, number>();
   private readonly now: () => number;
+  /** Without per-message deflate, fan-out frames are written to sockets pre-framed. */
+  private readonly rawFrames: boolean;
 
   constructor(private readonly deps: HubDeps) {
     this.now = deps.now ?? Date.now;
+    this.rawFrames = !deps.realtime.perMessageDeflate;
   }
 
   /** Reads the log's head and epoch, subscribes to the bus and starts the sweep and poll timers. */
@@ -100,7 +117,11 @@ export class Hub implements Presence {
     this.unsubscribe.push(this.deps.bus.subscribe((m) => this.onBus(m)));
     this.unsubscribe.push(this.deps.bus.onReconnect(() => this.pump()));
     const hb = this.deps.realtime.heartbeatIntervalMs;
-    this.sweepTimer = setInterval(() => this.sweep(), Math.max(20, Math.min(1000, Math.floor(hb / 4))));
+    // Every connection is visited once per period, a slice per tick: heartbeats leave in small bursts
+    // (10k connections at a 30 s interval: ~30 per 100 ms tick, not ~330 at once every second).
+    const period = Math.max(20, Math.min(1000, Math.floor(hb / 4)));
+    this.sweepSlices = Math.max(1, Math.min(SWEEP_SLICES, Math.floor(period / 20)));
+    this.sweepTimer = setInterval(() => this.sweep(), Math.floor(period / this.sweepSlices));
     this.sweepTimer.unref();
     this.pollTimer = setInterval(() => this.pump(), this.deps.events.pollIntervalMs);
     this.pollTimer.unref();
@@ -189,7 +210,7 @@ export class Hub implements Presence {
           resume = { requested: true, ok: false, replayed: 0 };
         }
       }
-      const count = (await this.deps.source.unreadCounts([c.userId])).get(c.userId) ?? 0;
+      const count = await this.unreadCountOf(c.userId);
       if (c.state === 'closing') return;
 
       const connected: ConnectedPayload = {
@@ -225,6 +246,26 @@ export class Hub implements Presence {
       this.deps.logger.error({ err, connectionId: c.id }, 'connection setup failed');
       this.close(c, CloseCode.INTERNAL_ERROR);
     }
+  }
+
+  /**
+   * A connecting user's unread count. Connections set up in the same event-loop turn (a reconnect
+   * storm) share one query instead of one each.
+   */
+  private unreadCountOf(userId: number): Promise<number> {
+    let batch = this.countBatch;
+    if (!batch) {
+      const ids = new Set<number>();
+      const counts = new Promise<Map<number, number>>((resolve, reject) =>
+        setImmediate(() => {
+          if (this.countBatch === batch) this.countBatch = undefined;
+          this.deps.source.unreadCounts([...ids]).then(resolve, reject);
+        }),
+      );
+      batch = this.countBatch = { ids, counts };
+    }
+    batch.ids.add(userId);
+    return batch.counts.then((m) => m.get(userId) ?? 0);
   }
 
   /**
@@ -359,10 +400,15 @@ export class Hub implements Presence {
   }
 
   /**
-   * Runs the tail read once this turn's I/O callbacks are done: the commits of one event-loop turn are
-   * read and dispatched together, so their frames leave in one write per socket.
+   * Starts the tail read. Right after a large fan-out, commits have likely queued up behind it: then the
+   * read waits for this turn's I/O callbacks to finish, so those commits are read and dispatched
+   * together and their frames leave in one write per socket. Otherwise it reads at once.
    */
   private wake(): void {
+    if (performance.now() >= this.busyUntil) {
+      void this.pump();
+      return;
+    }
     if (this.wakePending) return;
     this.wakePending = true;
     setImmediate(() => {
@@ -376,29 +422,33 @@ export class Hub implements Presence {
     const affected = new Set<number>();
     let everyone = false;
     let sent = 0;
+    // Cork (one write per socket per turn) only when another frame may follow for the same socket in
+    // this turn — more events, or an unread count after this one. A lone broadcast leaves at once.
+    const coalesce = events.length > 1 || COUNT_TYPES.has((events[0] as HubEvent).type);
     for (const ev of events) {
-      // One string per event, whatever the number of recipients, encoded to bytes once (not per socket).
-      const frame = Buffer.from(
+      // One string per event, whatever the number of recipients, framed once (not per socket).
+      const frame = new WireFrame(
         spliceFrame(ev.type, ev.dataJson, Math.floor(ev.createdAt / 1000), this.cursor(ev.seq)),
       );
       if (ev.userId === null) {
-        for (const c of this.connections.values()) sent += this.deliver(c, ev.seq, frame);
+        for (const c of this.connections.values()) sent += this.deliver(c, ev.seq, frame, coalesce);
         if (COUNT_TYPES.has(ev.type)) everyone = true;
       } else {
         const set = this.byUser.get(ev.userId);
         if (set) {
-          for (const c of set) sent += this.deliver(c, ev.seq, frame);
+          for (const c of set) sent += this.deliver(c, ev.seq, frame, coalesce);
           if (COUNT_TYPES.has(ev.type)) affected.add(ev.userId);
         }
       }
       this.tailSeq = ev.seq;
     }
     this.deps.metrics.framesSent.inc(sent);
+    if (!coalesce && sent >= LARGE_FANOUT) this.busyUntil = performance.now() + BUSY_MS;
     return everyone ? new Set(this.byUser.keys()) : affected;
   }
 
   /** Returns 1 when the frame was written. */
-  private deliver(c: Connection, seq: number, frame: string | Buffer): number {
+  private deliver(c: Connection, seq: number, frame: string | WireFrame, coalesce = true): number {
     if (c.state === 'replaying') {
       c.pending.push({ seq, frame });
       c.pendingBytes += frame.length;
@@ -407,7 +457,7 @@ export class Hub implements Presence {
     }
     if (c.state !== 'live' || seq <= c.lastSeq) return 0;
     c.lastSeq = seq;
-    return this.send(c, frame) ? 1 : 0;
+    return this.send(c, frame, coalesce) ? 1 : 0;
   }
 
   /** Pushes UNREAD_COUNT to the given users' connections, one query for all of them. */
@@ -430,13 +480,15 @@ export class Hub implements Presence {
 
   /**
    * Writes a frame, coalescing writes to one socket within this tick into one syscall (cork until the
-   * next tick). A connection whose unsent bytes exceed the bound is closed as a slow consumer.
+   * next tick; `coalesce: false` when the caller knows nothing else follows, so the write need not
+   * wait for the rest of the fan-out). A connection whose unsent bytes exceed the bound is closed as a
+   * slow consumer.
    *
    * Only bytes left unsent by earlier turns count: what this turn corked is not the client's fault, and
    * one frame larger than the bound still goes to a socket with nothing queued (else that client would
    * be closed, reconnect, and be closed again for ever).
    */
-  private send(c: Connection, frame: string | Buffer): boolean {
+  private send(c: Connection, frame: string | WireFrame, coalesce = true): boolean {
     if (c.state === 'closing') {
       this.deps.metrics.framesDropped.inc();
       return false;
@@ -448,8 +500,12 @@ export class Hub implements Presence {
       this.deps.metrics.framesDropped.inc();
       return false;
     }
-    this.cork(ws);
-    ws.send(frame, TEXT);
+    if (coalesce) this.cork(ws);
+    if (typeof frame === 'string') ws.send(frame);
+    // The frame built once goes out as is: nothing per socket but the write (as Socket.IO broadcasts do).
+    else if (this.rawFrames && ws.readyState === OPEN)
+      (ws as unknown as RawSender)._sender.sendFrame([frame.wire]);
+    else ws.send(frame.text, TEXT);
     return true;
   }
 
@@ -464,6 +520,7 @@ export class Hub implements Presence {
   private uncorkAll(): void {
     for (const ws of this.corked.keys())
       (ws as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+    if (this.corked.size >= LARGE_FANOUT) this.busyUntil = performance.now() + BUSY_MS;
     this.corked.clear();
   }
 
@@ -514,8 +571,17 @@ export class Hub implements Presence {
   private sweep(): void {
     const now = this.now();
     const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.deps.realtime;
-    let heartbeat: string | undefined;
-    for (const c of this.connections.values()) {
+    // The common heartbeat is framed once per tick and shared by every connection caught up to the tail.
+    let heartbeat: WireFrame | undefined;
+    const budget = Math.ceil(this.connections.size / this.sweepSlices);
+    for (let i = 0; i < budget; i++) {
+      this.sweepCursor ??= this.connections.values();
+      const next = this.sweepCursor.next();
+      if (next.done) {
+        this.sweepCursor = undefined; // the round is over; the next tick starts another
+        break;
+      }
+      const c = next.value;
       if (c.state === 'closing') {
         if (now - c.closingSince > CLOSE_GRACE_MS) c.socket.terminate();
         continue;
@@ -535,11 +601,8 @@ export class Hub implements Presence {
         const frame =
           c.lastSeq > this.tailSeq
             ? encodeFrame(FrameType.HEARTBEAT, { ping: 'pong' }, this.cursor(c.lastSeq), now)
-            : (heartbeat ??= encodeFrame(
-                FrameType.HEARTBEAT,
-                { ping: 'pong' },
-                this.cursor(this.tailSeq),
-                now,
+            : (heartbeat ??= new WireFrame(
+                encodeFrame(FrameType.HEARTBEAT, { ping: 'pong' }, this.cursor(this.tailSeq), now),
               ));
         this.send(c, frame);
         c.socket.ping();
