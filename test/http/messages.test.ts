@@ -1,28 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { InboxItem, Page as ApiPage } from '../../src/api-types.ts';
 import { DIALECTS, startApp, type TestApp } from '../helpers/app.ts';
 import { rowCounts } from '../helpers/store.ts';
 
-interface Item {
-  id: number;
-  messageId: number;
-  title: string;
-  content: string;
-  messageType: string;
-  priority: number;
-  senderId: number;
-  senderName: string;
-  linkUrl: string | null;
-  targetType: string;
-  createTime: string;
-  expiresAt: string | null;
-  isRead: boolean;
-  readAt: string | null;
-}
-interface Page {
-  items: Item[];
-  nextCursor: string | null;
-}
+type Item = InboxItem;
+type Page = ApiPage<InboxItem>;
 interface SendData {
   messageId: number;
   targetType: string;
