@@ -10,7 +10,9 @@ import { markerContent, type MarkerKind } from '../lib/marker.ts';
 import { serveRpc } from '../lib/rpc.ts';
 import type { DriverTarget, StreamArgs, StreamResult } from './types.ts';
 
-const newAgent = () => new Agent({ keepAlive: true, maxSockets: 128 });
+// Idle pooled sockets are dropped after 2 s, well before a server's keep-alive timeout (Node's default
+// is 5 s): reusing a socket the server is closing at that moment fails with ECONNRESET.
+const newAgent = () => new Agent({ keepAlive: true, maxSockets: 128, timeout: 2_000 });
 let agent = newAgent();
 let target: DriverTarget | undefined;
 
