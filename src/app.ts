@@ -77,7 +77,7 @@ export function resolveJwtSecret(config: Config): string {
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const logger = createLogger(config.log.level, opts.logStream);
   const now = opts.now ?? Date.now;
-  const store = openStore(config.database);
+  const store = openStore(config.database, (message) => logger.warn(message));
   await migrateToLatest(store);
   const metrics = createMetrics();
   const redisBus =

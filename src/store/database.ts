@@ -5,9 +5,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
+import { startCheckpointer } from './checkpointer.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -23,12 +24,15 @@ export interface Store {
 const INT8_OID = 20;
 
 /** Opens the database described by `cfg`. Does not run migrations. */
-export function openStore(cfg: DatabaseConfig): Store {
-  if (cfg.kind === 'sqlite') return openSqlite(cfg.sqlitePath ?? ':memory:');
+export function openStore(cfg: DatabaseConfig, onWarning?: (message: string) => void): Store {
+  if (cfg.kind === 'sqlite') return openSqlite(cfg.sqlitePath ?? ':memory:', onWarning);
   return openPostgres(cfg);
 }
 
-function openSqlite(path: string): Store {
+/** How often the worker thread checkpoints the WAL (store/checkpointer.ts). */
+const CHECKPOINT_MS = 250;
+
+function openSqlite(path: string, onWarning?: (message: string) => void): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SQLite(path);
   // WAL: readers never block the writer. synchronous=NORMAL survives a process crash (SIGKILL) without
@@ -37,7 +41,11 @@ function openSqlite(path: string): Store {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+  // A large burst may leave a big WAL behind; it is truncated back to this size once checkpointed.
+  sqlite.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+  const checkpointer =
+    path === ':memory:' ? undefined : startCheckpointer(sqlite, path, CHECKPOINT_MS, onWarning);
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return {
     db,
     dialect: 'sqlite',
@@ -45,7 +53,38 @@ function openSqlite(path: string): Store {
       await sql`select 1`.execute(db);
     },
     async close() {
+      // The worker's connection first: the last connection to close checkpoints and removes the WAL.
+      await checkpointer?.stop();
       await db.destroy();
+    },
+  };
+}
+
+/** Prepared statements kept per SQL text; more distinct texts than this evict the least recently used. */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * better-sqlite3 behind Kysely, preparing each distinct SQL text once. Kysely's SQLite driver prepares
+ * every statement it runs; on the hot paths (a send is ~10 statements) preparing cost as much as running.
+ * Safe because the driver runs one statement at a time on its one connection and never leaves a
+ * statement mid-iteration (nothing here streams), and SQLite re-prepares a statement by itself after a
+ * schema change.
+ */
+function withStatementCache(sqlite: SQLite.Database): SqliteDialectConfig['database'] {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (stmt) {
+        // Map order is insertion order: re-inserting marks this statement as the most recently used.
+        cache.delete(text);
+      } else {
+        stmt = sqlite.prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+      }
+      cache.set(text, stmt);
+      return stmt;
     },
   };
 }
