@@ -6,6 +6,7 @@
  */
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Dialect } from '../store/database.ts';
+import { prepared } from '../store/prepared.ts';
 import type { DB, EventTable } from '../store/schema.ts';
 
 export type EventRow = Selectable<EventTable>;
@@ -18,6 +19,19 @@ export interface NewEvent {
 
 /** Arbitrary constant naming the event-log lock among advisory locks. */
 const EVENT_LOG_LOCK = 0x736b7970;
+
+// The statements that every send and every tail read run are prepared (store/prepared.ts).
+const appendOne = prepared(
+  (db, p: { user_id: number | null; type: string; data: string; created_at: number }) =>
+    db
+      .insertInto('events')
+      .values({ user_id: p.user_id, type: p.type, data: p.data, created_at: p.created_at })
+      .returning('seq'),
+);
+
+const readAfterQuery = prepared((db, p: { afterSeq: number; limit: number }) =>
+  db.selectFrom('events').selectAll().where('seq', '>', p.afterSeq).orderBy('seq').limit(p.limit),
+);
 
 /** Appends events in the caller's transaction; returns the highest seq written. Call last in the transaction. */
 export async function appendEvents(
@@ -36,6 +50,11 @@ export async function appendEvents(
     if (text === undefined) json.set(data, (text = JSON.stringify(data)));
     return text;
   };
+  if (events.length === 1) {
+    const e = events[0] as NewEvent;
+    const row = { user_id: e.userId, type: e.type, data: dataJson(e.data), created_at: now };
+    return Number((await appendOne(trx, row)).rows[0]?.seq ?? 0);
+  }
   for (let i = 0; i < events.length; i += 1000) {
     const rows = await trx
       .insertInto('events')
@@ -51,47 +70,48 @@ export async function appendEvents(
   return head;
 }
 
+const headSeqQuery = prepared((db, _p: Record<string, never>) =>
+  db.selectFrom('events').select((eb) => eb.fn.max('seq').as('m')),
+);
+
 export async function headSeq(db: Kysely<DB>): Promise<number> {
-  const r = await db
-    .selectFrom('events')
-    .select((eb) => eb.fn.max('seq').as('m'))
-    .executeTakeFirst();
-  return Number(r?.m ?? 0);
+  return Number((await headSeqQuery(db, {})).rows[0]?.m ?? 0);
 }
 
 /** Every event after `afterSeq`, oldest first (the hub's tail read). */
-export function readAfter(db: Kysely<DB>, afterSeq: number, limit: number): Promise<EventRow[]> {
-  return db
-    .selectFrom('events')
-    .selectAll()
-    .where('seq', '>', afterSeq)
-    .orderBy('seq')
-    .limit(limit)
-    .execute();
+export async function readAfter(db: Kysely<DB>, afterSeq: number, limit: number): Promise<EventRow[]> {
+  return (await readAfterQuery(db, { afterSeq, limit })).rows;
 }
 
 /** Events visible to one user in (afterSeq, uptoSeq], oldest first: theirs and everyone's. */
-export function readForUser(
+const readForUserQuery = prepared(
+  (db, p: { userId: number; afterSeq: number; uptoSeq: number; limit: number }) =>
+    db
+      .selectFrom('events')
+      .selectAll()
+      .where((eb) => eb.or([eb('user_id', '=', p.userId), eb('user_id', 'is', null)]))
+      .where('seq', '>', p.afterSeq)
+      .where('seq', '<=', p.uptoSeq)
+      .orderBy('seq')
+      .limit(p.limit),
+);
+
+export async function readForUser(
   db: Kysely<DB>,
   userId: number,
   afterSeq: number,
   uptoSeq: number,
   limit: number,
 ): Promise<EventRow[]> {
-  return db
-    .selectFrom('events')
-    .selectAll()
-    .where((eb) => eb.or([eb('user_id', '=', userId), eb('user_id', 'is', null)]))
-    .where('seq', '>', afterSeq)
-    .where('seq', '<=', uptoSeq)
-    .orderBy('seq')
-    .limit(limit)
-    .execute();
+  return (await readForUserQuery(db, { userId, afterSeq, uptoSeq, limit })).rows;
 }
 
+const getMetaQuery = prepared((db, p: { key: string }) =>
+  db.selectFrom('skypush_meta').select('value').where('key', '=', p.key),
+);
+
 export async function getMeta(db: Kysely<DB>, key: string): Promise<string | undefined> {
-  const r = await db.selectFrom('skypush_meta').select('value').where('key', '=', key).executeTakeFirst();
-  return r?.value;
+  return (await getMetaQuery(db, { key })).rows[0]?.value;
 }
 
 export async function setMeta(db: Kysely<DB>, key: string, value: string): Promise<void> {

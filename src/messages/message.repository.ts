@@ -3,7 +3,15 @@
  * start; a send-to-all message is stored once and gets an inbox row for a user only when that user
  * reads or deletes it (docs/decisions/0002-send-to-all-stored-once.md).
  */
-import type { Expression, ExpressionBuilder, Kysely, Selectable, SqlBool } from 'kysely';
+import {
+  sql,
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type Selectable,
+  type SqlBool,
+} from 'kysely';
+import { prepared } from '../store/prepared.ts';
 import type { DB, IdempotencyTable, InboxTable, MessageTable } from '../store/schema.ts';
 
 export type MessageRow = Selectable<MessageTable>;
@@ -16,26 +24,75 @@ function notExpired(eb: ExpressionBuilder<DB, 'messages'>, now: number): Express
   return eb.or([eb('messages.expires_at', 'is', null), eb('messages.expires_at', '>', now)]);
 }
 
-export async function insertMessage(trx: Kysely<DB>, row: Omit<MessageRow, 'id'>): Promise<number> {
-  const r = await trx.insertInto('messages').values(row).returning('id').executeTakeFirstOrThrow();
+type NewMessage = Omit<MessageRow, 'id'>;
+
+// The statements of a send are prepared (store/prepared.ts); those with an id list are prepared for the
+// common single-id case.
+const insertMessageQuery = prepared((db, p: NewMessage) =>
+  db
+    .insertInto('messages')
+    .values({
+      title: p.title,
+      content: p.content,
+      message_type: p.message_type,
+      priority: p.priority,
+      sender_id: p.sender_id,
+      sender_name: p.sender_name,
+      link_url: p.link_url,
+      target_type: p.target_type,
+      created_at: p.created_at,
+      expires_at: p.expires_at,
+    })
+    .returning('id'),
+);
+
+export async function insertMessage(trx: Kysely<DB>, row: NewMessage): Promise<number> {
+  const r = (await insertMessageQuery(trx, row)).rows[0];
+  if (!r) throw new Error('insert into messages returned no id');
   return Number(r.id);
 }
 
+/** INSERT … SELECT: an unread inbox row for the message for each of the users (one id or a list) that exists. */
+function insertInboxQuery(db: Kysely<DB>, messageId: number, users: number | readonly number[]) {
+  return db
+    .insertInto('inbox')
+    .columns(['user_id', 'message_id', 'read_at', 'deleted_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('users')
+        .select((s) => [
+          'users.id',
+          s.val(messageId).as('message_id'),
+          sql<null>`null`.as('read_at'),
+          sql<null>`null`.as('deleted_at'),
+        ])
+        .where('users.id', Array.isArray(users) ? 'in' : '=', users),
+    );
+}
+
+const insertInboxRow = prepared((db, p: { messageId: number; userId: number }) =>
+  insertInboxQuery(db, p.messageId, p.userId),
+);
+
+/**
+ * Gives each of `userIds` that exists an unread inbox row for the message, checking that they exist in
+ * the same statement; returns how many rows were inserted.
+ */
 export async function insertInboxRows(
   trx: Kysely<DB>,
   messageId: number,
   userIds: readonly number[],
-): Promise<void> {
-  for (let i = 0; i < userIds.length; i += 1000) {
-    await trx
-      .insertInto('inbox')
-      .values(
-        userIds
-          .slice(i, i + 1000)
-          .map((user_id) => ({ user_id, message_id: messageId, read_at: null, deleted_at: null })),
-      )
-      .execute();
+): Promise<number> {
+  if (userIds.length === 1) {
+    const r = await insertInboxRow(trx, { messageId, userId: userIds[0] as number });
+    return Number(r.numAffectedRows ?? 0);
   }
+  let inserted = 0;
+  for (let i = 0; i < userIds.length; i += 1000) {
+    const r = await insertInboxQuery(trx, messageId, userIds.slice(i, i + 1000)).executeTakeFirst();
+    inserted += Number(r.numInsertedOrUpdatedRows ?? 0);
+  }
+  return inserted;
 }
 
 /** The message as `userId` sees it, or undefined when it is not theirs, deleted by them, or expired. */
@@ -106,9 +163,49 @@ export async function listInbox(db: Kysely<DB>, userId: number, q: InboxQuery): 
   return [...a, ...b].sort((x, y) => Number(y.id) - Number(x.id)).slice(0, q.limit);
 }
 
+const liveToAllCount = prepared((db, p: { now: number }) =>
+  db
+    .selectFrom('messages')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('target_type', '=', 'all')
+    .where((eb) => notExpired(eb, p.now)),
+);
+
 /**
- * Unread counts for many users in three queries whatever their number: direct unread per user, the
- * number of live send-to-all messages, and per user how many of those they have read or deleted.
+ * Per user (one id or a list) and target type: unread direct messages, and send-to-all messages read or
+ * deleted (which count against the number of live send-to-all messages).
+ */
+function countAdjustmentsQuery(db: Kysely<DB>, users: number | readonly number[], now: number) {
+  return db
+    .selectFrom('inbox')
+    .innerJoin('messages', 'messages.id', 'inbox.message_id')
+    .select(['inbox.user_id', 'messages.target_type', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('inbox.user_id', Array.isArray(users) ? 'in' : '=', users)
+    .where((eb) => notExpired(eb, now))
+    .where((eb) =>
+      eb.or([
+        eb.and([
+          eb('messages.target_type', '=', 'user'),
+          eb('inbox.read_at', 'is', null),
+          eb('inbox.deleted_at', 'is', null),
+        ]),
+        eb.and([
+          eb('messages.target_type', '=', 'all'),
+          eb.or([eb('inbox.read_at', 'is not', null), eb('inbox.deleted_at', 'is not', null)]),
+        ]),
+      ]),
+    )
+    .groupBy(['inbox.user_id', 'messages.target_type']);
+}
+
+const countAdjustmentsOne = prepared((db, p: { userId: number; now: number }) =>
+  countAdjustmentsQuery(db, p.userId, p.now),
+);
+
+/**
+ * Unread counts for many users in two queries per 5000 users whatever their number: the number of live
+ * send-to-all messages, then per user their unread direct messages and the send-to-all messages they
+ * have read or deleted.
  */
 export async function unreadCounts(
   db: Kysely<DB>,
@@ -117,36 +214,13 @@ export async function unreadCounts(
 ): Promise<Map<number, number>> {
   const counts = new Map<number, number>();
   if (userIds.length === 0) return counts;
-  const total = await db
-    .selectFrom('messages')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('target_type', '=', 'all')
-    .where((eb) => notExpired(eb, now))
-    .executeTakeFirstOrThrow();
-  for (const id of userIds) counts.set(id, Number(total.n));
+  const total = Number((await liveToAllCount(db, { now })).rows[0]?.n ?? 0);
+  for (const id of userIds) counts.set(id, total);
   for (let i = 0; i < userIds.length; i += CHUNK) {
-    const ids = userIds.slice(i, i + CHUNK);
-    const rows = await db
-      .selectFrom('inbox')
-      .innerJoin('messages', 'messages.id', 'inbox.message_id')
-      .select(['inbox.user_id', 'messages.target_type', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('inbox.user_id', 'in', ids)
-      .where((eb) => notExpired(eb, now))
-      .where((eb) =>
-        eb.or([
-          eb.and([
-            eb('messages.target_type', '=', 'user'),
-            eb('inbox.read_at', 'is', null),
-            eb('inbox.deleted_at', 'is', null),
-          ]),
-          eb.and([
-            eb('messages.target_type', '=', 'all'),
-            eb.or([eb('inbox.read_at', 'is not', null), eb('inbox.deleted_at', 'is not', null)]),
-          ]),
-        ]),
-      )
-      .groupBy(['inbox.user_id', 'messages.target_type'])
-      .execute();
+    const rows =
+      userIds.length === 1
+        ? (await countAdjustmentsOne(db, { userId: userIds[0] as number, now })).rows
+        : await countAdjustmentsQuery(db, userIds.slice(i, i + CHUNK), now).execute();
     for (const r of rows) {
       const uid = Number(r.user_id);
       const n = Number(r.n);

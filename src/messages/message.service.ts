@@ -94,21 +94,8 @@ export function createMessageService(deps: MessageServiceDeps) {
   ): Promise<SendResult> {
     const targetIds = [...new Set(input.targetIds ?? [])];
     return commitWithEvents(async (trx, t) => {
-      let recipients: number;
-      if (input.targetType === 'user') {
-        const found = await existingUserIds(trx, targetIds);
-        const unknown = targetIds.filter((id) => !found.has(id));
-        if (unknown.length > 0) {
-          throw new AppError(
-            Errors.UNKNOWN_TARGETS,
-            `unknown target user ids: ${unknown.slice(0, 20).join(', ')}`,
-            {
-              data: { unknownIds: unknown.slice(0, 1000) },
-            },
-          );
-        }
-        recipients = targetIds.length;
-      } else {
+      let recipients = targetIds.length;
+      if (input.targetType === 'all') {
         const r = await trx
           .selectFrom('users')
           .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -134,7 +121,20 @@ export function createMessageService(deps: MessageServiceDeps) {
         input.targetType === 'all'
           ? [{ userId: null, type: 'NEW_MESSAGE', data: payload }]
           : targetIds.map((userId) => ({ userId, type: 'NEW_MESSAGE', data: payload }));
-      if (input.targetType === 'user') await repo.insertInboxRows(trx, messageId, targetIds);
+      if (input.targetType === 'user') {
+        // Inbox rows are inserted for the targets that exist; fewer rows than targets means some do
+        // not, and the whole transaction is rolled back.
+        const inserted = await repo.insertInboxRows(trx, messageId, targetIds);
+        if (inserted < targetIds.length) {
+          const found = await existingUserIds(trx, targetIds);
+          const unknown = targetIds.filter((id) => !found.has(id));
+          throw new AppError(
+            Errors.UNKNOWN_TARGETS,
+            `unknown target user ids: ${unknown.slice(0, 20).join(', ')}`,
+            { data: { unknownIds: unknown.slice(0, 1000) } },
+          );
+        }
+      }
       const result: SendResult = { messageId, targetType: input.targetType, recipients };
       if (idempotencyKey !== undefined) {
         // A use of this key older than the TTL no longer counts, but may not be pruned yet.
@@ -186,7 +186,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           data: { field: '/expiresAt' },
         });
       }
-      const hash = requestHash(input);
+      const hash = idempotencyKey === undefined ? '' : requestHash(input);
       if (idempotencyKey !== undefined) {
         const prior = await replay(sender.userId, idempotencyKey, hash);
         if (prior) return prior;

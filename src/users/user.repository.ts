@@ -1,11 +1,17 @@
 /** SQL for the users table. Plain functions taking `db` (or a transaction) first. */
 import type { Kysely, Selectable, Updateable } from 'kysely';
+import { prepared } from '../store/prepared.ts';
 import type { DB, UserTable } from '../store/schema.ts';
 
 export type UserRow = Selectable<UserTable>;
 
-export function findUserById(db: Kysely<DB>, id: number): Promise<UserRow | undefined> {
-  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+// Every authenticated request runs this one.
+const userById = prepared((db, p: { id: number }) =>
+  db.selectFrom('users').selectAll().where('id', '=', p.id),
+);
+
+export async function findUserById(db: Kysely<DB>, id: number): Promise<UserRow | undefined> {
+  return (await userById(db, { id })).rows[0];
 }
 
 export function findUserByUsername(db: Kysely<DB>, username: string): Promise<UserRow | undefined> {
