@@ -26,7 +26,14 @@ export function createTokenService(opts: {
   ttlSec: number;
   now?: () => number;
 }): TokenService {
-  const key = new TextEncoder().encode(opts.secret);
+  // Imported once: given raw bytes, jose would import the key again on every sign and verify.
+  const key = crypto.subtle.importKey(
+    'raw',
+    new TextEncoder().encode(opts.secret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign', 'verify'],
+  );
   const now = opts.now ?? Date.now;
   return {
     async issue(userId, role) {
@@ -37,12 +44,12 @@ export function createTokenService(opts: {
         .setSubject(String(userId))
         .setIssuedAt(iat)
         .setExpirationTime(exp)
-        .sign(key);
+        .sign(await key);
       return { token, expiresIn: opts.ttlSec, exp };
     },
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, key, {
+        const { payload } = await jwtVerify(token, await key, {
           algorithms: ['HS256'],
           requiredClaims: ['exp', 'sub'],
           currentDate: new Date(now()),
