@@ -74,7 +74,8 @@ export function createFeed(deps: {
       const pos = decodeEventCursor(cursor);
       if (!pos) throw new AppError(Errors.INVALID_CURSOR, 'since is not a valid cursor');
       if (pos.epoch !== (await feed.epoch())) return { ok: false, reason: 'foreign' };
-      if (pos.seq > (await log.headSeq(db))) return { ok: false, reason: 'future' };
+      // Up to the hub's tail the position is known to exist; past it, the log may still be ahead.
+      if (pos.seq > uptoSeq && pos.seq > (await log.headSeq(db))) return { ok: false, reason: 'future' };
       const prunedThrough = Number((await log.getMeta(db, 'pruned_through')) ?? 0);
       if (pos.seq < prunedThrough) return { ok: false, reason: 'expired' };
       const rows = await log.readForUser(db, userId, pos.seq, uptoSeq, max + 1);
