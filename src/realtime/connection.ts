@@ -43,6 +43,8 @@ export class Connection {
   closingSince = 0;
   /** The code this side closed with, when it closed first: the peer may never echo it. */
   closeCode: number | undefined;
+  /** Corked for this turn by the hub: the bytes it still held unsent from earlier turns; else -1. */
+  corkedBacklog = -1;
   rateViolations = 0;
   invalidFrames = 0;
   readonly limiter: RateLimiter;

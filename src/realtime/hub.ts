@@ -55,9 +55,13 @@ const OPEN = 1; // WebSocket.OPEN
 type RawSender = { _sender: { sendFrame(list: Buffer[]): void } };
 const CLOSE_GRACE_MS = 2000;
 const SWEEP_SLICES = 10;
-/** Frames in one flush from which the hub batches the next tail read (see wake()), and for how long. */
+/**
+ * Frames in one flush from which the hub batches the next tail read (see wake()), for how long after
+ * the flush, and how long a wake-up then waits for the commits queued behind the fan-out.
+ */
 const LARGE_FANOUT = 256;
 const BUSY_MS = 10;
+const BATCH_WINDOW_MS = 5;
 const MAX_STRIKES = 5;
 
 export interface HubDeps {
@@ -99,8 +103,8 @@ export class Hub implements Presence {
   private sweepCursor: Iterator<Connection> | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private unsubscribe: Array<() => void> = [];
-  /** Sockets corked in this turn, with the bytes they still held unsent from earlier turns. */
-  private readonly corked = new Map<WebSocket, number>();
+  /** Connections corked in this turn (each knows the bytes it held unsent before: corkedBacklog). */
+  private corked: Connection[] = [];
   private readonly now: () => number;
   /** Without per-message deflate, fan-out frames are written to sockets pre-framed. */
   private readonly rawFrames: boolean;
@@ -400,9 +404,11 @@ export class Hub implements Presence {
   }
 
   /**
-   * Starts the tail read. Right after a large fan-out, commits have likely queued up behind it: then the
-   * read waits for this turn's I/O callbacks to finish, so those commits are read and dispatched
-   * together and their frames leave in one write per socket. Otherwise it reads at once.
+   * Starts the tail read. Right after a large fan-out, requests have likely queued up behind it, and
+   * they finish over the next few turns (authentication and the commit take several): then the read
+   * waits a few milliseconds, so that their events are read and dispatched together and their frames
+   * leave in one write per socket — under a sustained broadcast load, fewer syscalls for a delay small
+   * beside the fan-out itself. Otherwise it reads at once.
    */
   private wake(): void {
     if (performance.now() >= this.busyUntil) {
@@ -411,10 +417,10 @@ export class Hub implements Presence {
     }
     if (this.wakePending) return;
     this.wakePending = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.wakePending = false;
       void this.pump();
-    });
+    }, BATCH_WINDOW_MS);
   }
 
   /** Hands each event to the connections it concerns; returns the users whose unread count changed. */
@@ -494,13 +500,13 @@ export class Hub implements Presence {
       return false;
     }
     const ws = c.socket;
-    const backlog = this.corked.get(ws) ?? ws.bufferedAmount;
+    const backlog = c.corkedBacklog >= 0 ? c.corkedBacklog : ws.bufferedAmount;
     if (backlog > 0 && backlog + frame.length > this.deps.realtime.sendQueueBytes) {
       this.slowConsumer(c);
       this.deps.metrics.framesDropped.inc();
       return false;
     }
-    if (coalesce) this.cork(ws);
+    if (coalesce && c.corkedBacklog < 0) this.cork(c, backlog);
     if (typeof frame === 'string') ws.send(frame);
     // The frame built once goes out as is: nothing per socket but the write (as Socket.IO broadcasts do).
     else if (this.rawFrames && ws.readyState === OPEN)
@@ -509,19 +515,23 @@ export class Hub implements Presence {
     return true;
   }
 
-  private cork(ws: WebSocket): void {
-    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    if (!socket || this.corked.has(ws)) return;
-    if (this.corked.size === 0) process.nextTick(() => this.uncorkAll());
-    this.corked.set(ws, ws.bufferedAmount);
+  private cork(c: Connection, backlog: number): void {
+    const socket = (c.socket as unknown as { _socket?: { cork(): void } })._socket;
+    if (!socket) return;
+    if (this.corked.length === 0) process.nextTick(() => this.uncorkAll());
+    c.corkedBacklog = backlog;
+    this.corked.push(c);
     socket.cork();
   }
 
   private uncorkAll(): void {
-    for (const ws of this.corked.keys())
-      (ws as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
-    if (this.corked.size >= LARGE_FANOUT) this.busyUntil = performance.now() + BUSY_MS;
-    this.corked.clear();
+    const corked = this.corked;
+    this.corked = [];
+    for (const c of corked) {
+      c.corkedBacklog = -1;
+      (c.socket as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+    }
+    if (corked.length >= LARGE_FANOUT) this.busyUntil = performance.now() + BUSY_MS;
   }
 
   private slowConsumer(c: Connection): void {
