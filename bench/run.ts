@@ -3,17 +3,19 @@
  * measured in this run on this machine. Prints the machine, a table of medians [min–max] over the
  * repetitions with skypush's ratios to each peer, and the issue's targets.
  *
- *   npm run bench                     full run: n = 2k, 10k, 19k; 3 repetitions; multi-node 51k
+ *   npm run bench                     full run: n = 2k, 10k, 19k; 3 repetitions; multi-node 51k; writes
+ *                                     bench/results/latest.json and the results block of docs/BENCHMARKS.md
  *   npm run bench -- --quick          reduced set, under 2 minutes
- *   npm run bench -- --json           also write bench/results/latest.json
+ *   npm run bench -- --json           also write bench/results/latest.json (any run)
  *   options: --n 2000,10000  --reps 3  --systems skypush,ws  --scenarios broadcast,idle
  *            --out FILE  --md FILE  --dist (run dist/src/main.js)  --cpu-prof (profile each scenario's window inside the
  *            server: bench/results/profiles/*.cpuprofile; read them with bench/profile.ts)
  *            --smoke (50 connections, 1 repetition: what test/bench-smoke.test.ts runs)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import * as prettier from 'prettier';
 import { machine } from './lib/machine.ts';
 import {
   aggregate,
@@ -52,7 +54,20 @@ function list<T extends string>(
   return xs;
 }
 
-function planFromArgs(argv: string[]): { plan: Plan; json: boolean; out: string; md?: string } {
+interface Args {
+  plan: Plan;
+  json: boolean;
+  out: string;
+  md?: string;
+  /** A complete default run: its results replace the results block of docs/BENCHMARKS.md. */
+  docs: boolean;
+}
+
+const DOCS = join(ROOT, 'docs/BENCHMARKS.md');
+const BEGIN = '<!-- bench:results:begin (written by npm run bench) -->';
+const END = '<!-- bench:results:end -->';
+
+function planFromArgs(argv: string[]): Args {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -83,16 +98,24 @@ function planFromArgs(argv: string[]): { plan: Plan; json: boolean; out: string;
     mkdirSync(plan.profileDir, { recursive: true });
   }
   const out = resolve(values.out ?? join(ROOT, 'bench/results/latest.json'));
+  const complete =
+    !values.quick &&
+    !values.smoke &&
+    values.n === undefined &&
+    values.reps === undefined &&
+    values.systems === undefined &&
+    values.scenarios === undefined;
   return {
     plan,
-    json: values.json || values.out !== undefined,
+    json: complete || values.json || values.out !== undefined,
     out,
     ...(values.md && { md: resolve(values.md) }),
+    docs: complete,
   };
 }
 
 async function main(): Promise<void> {
-  const { plan, json, out, md } = planFromArgs(process.argv.slice(2));
+  const { plan, json, out, md, docs } = planFromArgs(process.argv.slice(2));
   const m = machine();
   const started = Date.now();
   console.log(
@@ -159,6 +182,38 @@ async function main(): Promise<void> {
     writeFileSync(md, `${renderMarkdown(rows)}\n\n${renderTargets(targets)}\n`);
     console.log(`wrote ${md}`);
   }
+  if (docs) {
+    await writeResultsBlock(results, rows, new Date(started));
+    console.log(`updated the results in ${DOCS}`);
+  }
+}
+
+/** Replaces what lies between the markers in docs/BENCHMARKS.md with this run's machine, table and targets. */
+async function writeResultsBlock(results: Results, rows: string[][], date: Date): Promise<void> {
+  const text = readFileSync(DOCS, 'utf8');
+  const from = text.indexOf(BEGIN);
+  const to = text.indexOf(END);
+  if (from < 0 || to < from) throw new Error(`${DOCS}: results markers not found`);
+  const m = results.machine;
+  const skipped = results.skipped.map((s) => `\n${s.scenario}: ${s.reason}`).join('');
+  const block = [
+    BEGIN,
+    '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, fd limit ${m.fdLimit}; ` +
+      `load average ${m.loadAverage} at the start; ${date.toISOString().slice(0, 10)}.`,
+    '',
+    renderMarkdown(rows),
+    skipped,
+    '### Targets (from issue #7)',
+    '',
+    '```',
+    renderTargets(results.targets),
+    '```',
+    '',
+  ].join('\n');
+  // Formatted as `npm run lint` expects (prettier aligns the table's columns).
+  const options = { ...(await prettier.resolveConfig(DOCS)), filepath: DOCS };
+  writeFileSync(DOCS, await prettier.format(text.slice(0, from) + block + text.slice(to), options));
 }
 
 main().catch((e: unknown) => {

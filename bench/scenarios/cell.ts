@@ -10,7 +10,7 @@ import { Fleet, totals } from '../load/fleet.ts';
 import { createPeer } from '../systems/peers.ts';
 import { createSkypush } from '../systems/skypush.ts';
 import type { System, SystemName } from '../systems/system.ts';
-import { Collector, cpuDelta, fmt, profiled, progress, userIds } from './context.ts';
+import { Collector, cpuDelta, fmt, profiled, progress, userIds, type ScenarioCtx } from './context.ts';
 import { scenariosFor, type Plan, type Sample } from './plan.ts';
 import { runBroadcast, runFanout, runSends } from './delivery.ts';
 
@@ -114,14 +114,7 @@ export async function runCell(cell: Cell): Promise<Sample[]> {
 }
 
 /** Restart the server under N connected clients; time until all are back (skypush: resumed, replayed). */
-async function runStorm(ctx: {
-  plan: Plan;
-  sys: System;
-  fleet: Fleet;
-  driver: Child;
-  out: Collector;
-  n: number;
-}): Promise<void> {
+async function runStorm(ctx: Omit<ScenarioCtx, 'users'>): Promise<void> {
   const { plan, sys, fleet, driver, out, n } = ctx;
   const resume = sys.name === 'skypush';
   await fleet.expectCloses();

@@ -1,5 +1,6 @@
 /** Shared pieces of a measurement: the driver process, a sample collector and progress output. */
 import { join } from 'node:path';
+import type { Fleet } from '../load/fleet.ts';
 import type { ServerStats } from '../lib/probe.ts';
 import { spawnChild, type Child } from '../lib/rpc.ts';
 import type { System, SystemName } from '../systems/system.ts';
@@ -7,6 +8,17 @@ import type { Plan, Sample, ScenarioName } from './plan.ts';
 
 /** First user id the benchmark creates (away from the admin's and any real ids). */
 export const USER_BASE = 1_000_000;
+
+/** What a scenario of one cell (one system at one n) runs with. */
+export interface ScenarioCtx {
+  plan: Plan;
+  sys: System;
+  fleet: Fleet;
+  driver: Child;
+  out: Collector;
+  n: number;
+  users: number[];
+}
 
 export function userIds(n: number): number[] {
   return Array.from({ length: n }, (_, i) => USER_BASE + 1 + i);

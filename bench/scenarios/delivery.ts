@@ -5,27 +5,14 @@
  */
 import { sleep } from '../lib/clock.ts';
 import { quantile } from '../lib/histogram.ts';
-import type { Child } from '../lib/rpc.ts';
 import { median } from '../lib/stats.ts';
-import { totals, type Fleet } from '../load/fleet.ts';
+import { totals } from '../load/fleet.ts';
 import type { ClientSnapshot, StreamResult } from '../load/types.ts';
-import type { System } from '../systems/system.ts';
-import { cpuDelta, fmt, progress, type Collector } from './context.ts';
-import type { Plan } from './plan.ts';
-
-interface Ctx {
-  plan: Plan;
-  sys: System;
-  fleet: Fleet;
-  driver: Child;
-  out: Collector;
-  n: number;
-  users: number[];
-}
+import { cpuDelta, fmt, progress, type ScenarioCtx } from './context.ts';
 
 const DRAIN_TIMEOUT_MS = 120_000;
 
-export async function runBroadcast(ctx: Ctx): Promise<void> {
+export async function runBroadcast(ctx: ScenarioCtx): Promise<void> {
   const { plan, sys, fleet, driver, out, n } = ctx;
   const cpu: number[] = [];
   const clientCpu: number[] = [];
@@ -62,7 +49,7 @@ export async function runBroadcast(ctx: Ctx): Promise<void> {
   );
 }
 
-export async function runFanout(ctx: Ctx): Promise<void> {
+export async function runFanout(ctx: ScenarioCtx): Promise<void> {
   const { plan, sys, fleet, driver, out, n } = ctx;
   const ratePerSec = Math.max(1, plan.fanout.deliveriesPerSec / n);
   const count = Math.max(2, Math.round((ratePerSec * plan.fanout.durationMs) / 1000));
@@ -90,7 +77,7 @@ export async function runFanout(ctx: Ctx): Promise<void> {
   );
 }
 
-export async function runSends(ctx: Ctx): Promise<void> {
+export async function runSends(ctx: ScenarioCtx): Promise<void> {
   const { plan, sys, fleet, driver, out, n, users } = ctx;
   const count = Math.max(1, Math.round((plan.sends.rate * plan.sends.durationMs) / 1000));
   await fleet.reset();
