@@ -32,7 +32,7 @@ export class RedisBus implements Bus {
   private outstandingProbe: string | undefined;
   private everReady = false;
   private closed = false;
-  /** Incremented each time the probe had to rebuild the subscription. */
+  /** Counts lost subscriptions the probe found; bumped before the rebuild, listeners hear after it. */
   probeFailures = 0;
 
   constructor(private readonly opts: RedisBusOptions) {
