@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
 import { createAuthService, type AuthService } from './auth/auth.service.ts';
-import { createLoginGuard } from './auth/login-guard.ts';
+import { createLoginGuard, createSharedLoginGuard } from './auth/login-guard.ts';
 import { createPasswordHasher } from './auth/password.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Bus } from './bus/bus.ts';
@@ -101,11 +101,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
   });
   const users = createUserService({ db, bus, hasher, nodeId: config.nodeId, now });
-  const guard = createLoginGuard({
+  const lockout = {
     maxFailures: config.auth.loginMaxFailures,
     lockoutSec: config.auth.loginLockoutSec,
     now,
-  });
+  };
+  const guard = redisBus
+    ? createSharedLoginGuard({ ...lockout, redis: redisBus.publisher, prefix: config.redis.prefix, logger })
+    : createLoginGuard(lockout);
   const auth = createAuthService({
     db,
     users,

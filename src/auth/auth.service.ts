@@ -51,7 +51,7 @@ export function createAuthService(deps: AuthServiceDeps) {
 
   return {
     async login(username: string, password: string, ip: string): Promise<LoginResult> {
-      const wait = guard.retryAfter(username, ip);
+      const wait = await guard.retryAfter(username, ip);
       if (wait > 0)
         throw new AppError(Errors.LOGIN_LOCKED, undefined, { headers: { 'retry-after': String(wait) } });
       if (password.length > PASSWORD_MAX) throw new AppError(Errors.PASSWORD_POLICY);
@@ -59,10 +59,10 @@ export function createAuthService(deps: AuthServiceDeps) {
       // Unknown users are verified against a dummy hash: same body, similar time.
       const ok = await hasher.verify(password, row?.password_hash ?? null);
       if (!row || !ok || row.disabled === 1) {
-        guard.fail(username, ip);
+        await guard.fail(username, ip);
         throw new AppError(Errors.INVALID_CREDENTIALS);
       }
-      guard.succeed(username, ip);
+      await guard.succeed(username, ip);
       const user = toUser(row);
       const t = await tokens.issue(user.id, user.role);
       return {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { REDIS_URL, createPgDatabase } from '../helpers/app.ts';
 import { api, loginAdmin, startNode, type NodeProcess } from '../helpers/node-process.ts';
 import { ResumingClient } from '../helpers/resuming-client.ts';
@@ -169,6 +170,36 @@ describe('cluster: 3 nodes on PostgreSQL + Redis', () => {
       assert.ok((liveSeqs[i] as number) > (liveSeqs[i - 1] as number), 'live client: cursor order');
     await live.close();
     await hopper.close();
+  });
+
+  it('counts failed logins across nodes: the lockout holds cluster-wide, and Redis keys name no one', async () => {
+    const login = (i: number, password: string) =>
+      api(node(i).url, 'POST', '/api/v1/auth/login', { body: { username: 'lock-probe', password } });
+    // Five failures (the default limit) for one pair, spread over the three nodes.
+    for (const i of [0, 1, 2, 0, 1]) assert.equal((await login(i, 'wrong-password')).status, 401);
+    for (const i of [0, 1, 2]) {
+      const r = await login(i, 'wrong-password');
+      assert.equal(r.status, 429, `node ${i} refuses the locked pair`);
+      assert.equal(r.body.code, 42901);
+    }
+    const redis = new Redis(REDIS_URL);
+    try {
+      const keys = await redis.keys(`${env.SKYPUSH_REDIS_PREFIX}login:*`);
+      assert.ok(keys.length > 0, 'the lock lives in Redis');
+      assert.ok(
+        keys.every((k) => !k.includes('lock-probe') && !k.includes('127.0.0.1')),
+        keys.join(),
+      );
+      const ttl = await redis.pttl(keys.find((k) => k.endsWith(':lock')) as string);
+      assert.ok(ttl > 0 && ttl <= 15 * 60_000, `lock expires by itself (${ttl} ms)`);
+    } finally {
+      redis.disconnect();
+    }
+    // Another account from the same address is not affected.
+    const other = await api(node(2).url, 'POST', '/api/v1/auth/login', {
+      body: { username: 'admin', password: 'wrong-password' },
+    });
+    assert.equal(other.status, 401);
   });
 
   it('after kill -9 of node B its clients resume on A with no gap or duplicate, and B’s users drop off the online list', async () => {

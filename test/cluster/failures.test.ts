@@ -161,6 +161,29 @@ describe('Redis restart and pub/sub loss lose no message', () => {
     await client.close();
   });
 
+  it('keeps the login lockout on each node while Redis is away', async () => {
+    const login = (i: number) =>
+      api((nodes[i] as NodeProcess).url, 'POST', '/api/v1/auth/login', {
+        body: { username: 'while-away', password: 'wrong-password' },
+      });
+    redis.kill('SIGKILL');
+    await sleep(300);
+    try {
+      for (let i = 0; i < 5; i++)
+        assert.equal((await login(0)).status, 401, 'a failure is answered, not hung');
+      const locked = await login(0);
+      assert.equal(locked.status, 429, 'the node that saw five failures locks the pair by itself');
+      assert.equal(locked.body.code, 42901);
+      // Node B saw none of them and Redis could not tell it: per node, as documented.
+      assert.equal((await login(1)).status, 401);
+      const a = (nodes[0] as NodeProcess).output.join('');
+      assert.match(a, /login lockout counts on this node only/);
+    } finally {
+      redis = await startRedis(redisPort);
+    }
+    await sleep(800);
+  });
+
   it('notices a subscription that died silently (self-probe) and rebuilds it', async () => {
     const bus = new RedisBus({
       url: `redis://127.0.0.1:${redisPort}`,
