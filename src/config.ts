@@ -4,6 +4,8 @@
  * with `testConfig()`. Every problem is collected and reported at once, naming the variable.
  */
 
+import { isIP } from 'node:net';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface DatabaseConfig {
@@ -19,7 +21,13 @@ export interface DatabaseConfig {
 
 export interface Config {
   nodeId: string;
-  http: { port: number; host: string; bodyLimit: number; trustProxy: boolean };
+  http: {
+    port: number;
+    host: string;
+    bodyLimit: number;
+    /** true: trust X-Forwarded-For from anyone; a list: only from these proxy addresses/CIDRs. */
+    trustProxy: boolean | string[];
+  };
   database: DatabaseConfig;
   /** Folder for the embedded default's files (SQLite database, generated JWT secret). */
   dataDir: string;
@@ -160,6 +168,30 @@ function parseDatabaseUrl(r: Reader, name: string): Pick<DatabaseConfig, 'url' |
   return { url: 'sqlite::memory:', kind: 'sqlite', sqlitePath: ':memory:' };
 }
 
+const PROXY_KEYWORDS = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** true/false, or the proxies to believe: addresses, CIDRs and proxy-addr's keywords, comma-separated. */
+function parseTrustProxy(r: Reader, name: string): boolean | string[] {
+  const v = r.raw(name);
+  if (v === undefined || !/[.:,]|^(loopback|linklocal|uniquelocal)$/i.test(v.trim()))
+    return r.bool(name, false);
+  const list = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const entry of list) {
+    const [addr, bits, extra] = entry.split('/');
+    const family = isIP(addr ?? '');
+    const maxBits = family === 4 ? 32 : 128;
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (!(PROXY_KEYWORDS.includes(entry) || (family !== 0 && okBits && extra === undefined)))
+      r.problems.push(
+        `${name}: ${JSON.stringify(entry)} is not an address, a CIDR (10.0.0.0/8) or one of ${PROXY_KEYWORDS.join(', ')}`,
+      );
+  }
+  return list;
+}
+
 function dirOf(path: string): string {
   const i = path.lastIndexOf('/');
   return i <= 0 ? (i === 0 ? '/' : '.') : path.slice(0, i);
@@ -214,7 +246,7 @@ export function loadConfig(env: Env): Config {
       port: r.int('SKYPUSH_PORT', 9090, 0, 65535),
       host: r.string('SKYPUSH_HOST', '0.0.0.0'),
       bodyLimit: r.int('SKYPUSH_BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
-      trustProxy: r.bool('SKYPUSH_TRUST_PROXY', false),
+      trustProxy: parseTrustProxy(r, 'SKYPUSH_TRUST_PROXY'),
     },
     database: {
       ...db,

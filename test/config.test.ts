@@ -60,6 +60,15 @@ describe('configuration', () => {
     assert.equal(pg.database.kind, 'postgres');
   });
 
+  it('reads SKYPUSH_TRUST_PROXY as a switch or as the proxies to believe', () => {
+    assert.equal(loadConfig({}).http.trustProxy, false);
+    assert.equal(loadConfig({ SKYPUSH_TRUST_PROXY: 'true' }).http.trustProxy, true);
+    assert.deepEqual(
+      loadConfig({ SKYPUSH_TRUST_PROXY: '10.0.0.7, 10.1.0.0/16,loopback,::1,fd00::/8' }).http.trustProxy,
+      ['10.0.0.7', '10.1.0.0/16', 'loopback', '::1', 'fd00::/8'],
+    );
+  });
+
   it('returns a frozen configuration', () => {
     const c = loadConfig({});
     assert.ok(Object.isFrozen(c));
@@ -82,6 +91,9 @@ describe('configuration', () => {
     ['SKYPUSH_LOG_LEVEL', 'loud'],
     ['SKYPUSH_BODY_LIMIT', '12'],
     ['SKYPUSH_TRUST_PROXY', 'maybe'],
+    ['SKYPUSH_TRUST_PROXY', '10.0.0.300'],
+    ['SKYPUSH_TRUST_PROXY', '10.0.0.0/33'],
+    ['SKYPUSH_TRUST_PROXY', 'proxy.example.com'],
     ['SKYPUSH_MAX_TARGETS', '0'],
   ];
   for (const [name, value] of BAD) {

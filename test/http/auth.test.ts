@@ -26,6 +26,38 @@ async function hostToken(
 
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
+describe('client address behind a proxy (SKYPUSH_TRUST_PROXY)', () => {
+  // Four failures from one real address (loopback) under four different X-Forwarded-For values.
+  async function rotatingFailures(trustProxy: string): Promise<number[]> {
+    const t = await startApp({
+      env: { SKYPUSH_TRUST_PROXY: trustProxy },
+      patch: (c) => ({ ...c, auth: { ...c.auth, loginMaxFailures: 3, loginLockoutSec: 60 } }),
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 1; i <= 4; i++) {
+        const r = await t.request('POST', LOGIN, {
+          body: { username: 'proxy-probe', password: 'wrong-password' },
+          headers: { 'x-forwarded-for': `203.0.113.${i}` },
+        });
+        statuses.push(r.status);
+      }
+      return statuses;
+    } finally {
+      await t.close();
+    }
+  }
+
+  it('ignores X-Forwarded-For from a peer that is not a listed proxy: rotating it does not dodge the lockout', async () => {
+    assert.deepEqual(await rotatingFailures('10.9.9.9'), [401, 401, 401, 429]);
+  });
+
+  it('believes X-Forwarded-For from a listed proxy (here loopback): each forwarded address counts apart', async () => {
+    assert.deepEqual(await rotatingFailures('127.0.0.1/8'), [401, 401, 401, 401]);
+    assert.deepEqual(await rotatingFailures('loopback'), [401, 401, 401, 401]);
+  });
+});
+
 for (const dialect of DIALECTS) {
   describe(`${dialect}: login`, () => {
     let t: TestApp;
