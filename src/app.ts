@@ -139,6 +139,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     nodeId: config.nodeId,
     now,
     onPresenceChange: (userId, online) => clusterPresence?.changed(userId, online),
+    disabledAmong: users.disabledAmong,
   });
   if (redisBus) {
     clusterPresence = new RedisPresence({

@@ -16,7 +16,10 @@ export type BusMessage =
 export type BusHandler = (msg: BusMessage) => void;
 
 export interface Bus {
-  /** Delivers `msg` to every subscriber on every node, the publisher's own node included. */
+  /**
+   * Delivers `msg` to every subscriber on every node, the publisher's own node included. Rejects when the
+   * other nodes could not be reached; this node's subscribers have heard it all the same.
+   */
   publish(msg: BusMessage): Promise<void>;
   /** Registers a handler; returns a function that removes it. */
   subscribe(handler: BusHandler): () => void;

@@ -134,8 +134,17 @@ export class RedisBus implements Bus {
     await this.publisher.publish(this.channel, JSON.stringify(msg));
   }
 
+  /**
+   * Publishes to every node, this one included (through Redis). When Redis refuses the publish, this
+   * node's handlers still hear it, then the error is thrown: the other nodes catch up on reconnect.
+   */
   async publish(msg: BusMessage): Promise<void> {
-    await this.publishRaw(msg);
+    try {
+      await this.publishRaw(msg);
+    } catch (err) {
+      for (const h of this.handlers) h(msg);
+      throw err;
+    }
   }
 
   subscribe(handler: BusHandler): () => void {

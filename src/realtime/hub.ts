@@ -63,6 +63,8 @@ const LARGE_FANOUT = 256;
 const BUSY_MS = 10;
 const BATCH_WINDOW_MS = 5;
 const MAX_STRIKES = 5;
+/** How long a user-disabled is remembered for sockets whose authentication was under way (attach). */
+const DISABLED_MEMORY_MS = 120_000;
 
 export interface HubDeps {
   source: EventSource;
@@ -72,6 +74,8 @@ export interface HubDeps {
   metrics: Metrics;
   logger: Logger;
   nodeId: string;
+  /** Which of these users are disabled: asked after the bus reconnects, when a user-disabled may be lost. */
+  disabledAmong?: (userIds: readonly number[]) => Promise<number[]>;
   /** Told when a user's first connection on this node opens or the last one closes (cluster presence). */
   onPresenceChange?: (userId: number, online: boolean) => void;
   now?: () => number;
@@ -84,6 +88,8 @@ export class Hub implements Presence {
   private readonly connections = new Map<string, Connection>();
   private readonly byUser = new Map<number, Set<Connection>>();
   private readonly reservedByUser = new Map<number, number>();
+  /** When (performance.now()) each recently disabled user was heard of: see attach(). */
+  private readonly disabledAt = new Map<number, number>();
   private reserved = 0;
   private epoch = '';
   private tailSeq = 0;
@@ -119,7 +125,12 @@ export class Hub implements Presence {
     this.epoch = await this.deps.source.epoch();
     this.tailSeq = await this.deps.source.head();
     this.unsubscribe.push(this.deps.bus.subscribe((m) => this.onBus(m)));
-    this.unsubscribe.push(this.deps.bus.onReconnect(() => this.pump()));
+    this.unsubscribe.push(
+      this.deps.bus.onReconnect(() => {
+        void this.pump();
+        void this.recheckDisabled();
+      }),
+    );
     const hb = this.deps.realtime.heartbeatIntervalMs;
     // Every connection is visited once per period, a slice per tick: heartbeats leave in small bursts
     // (10k connections at a 30 s interval: ~30 per 100 ms tick, not ~330 at once every second).
@@ -162,8 +173,17 @@ export class Hub implements Presence {
     };
   }
 
-  /** Takes over an upgraded socket: registers it, sends CONNECTED, replays from `since`, then goes live. */
-  async attach(ws: WebSocket, principal: Principal, since: string | undefined): Promise<void> {
+  /**
+   * Takes over an upgraded socket: registers it, sends CONNECTED, replays from `since`, then goes live.
+   * `authStartedAt` (performance.now()) is when the principal's user row was about to be read: a
+   * user-disabled heard since then may have missed this socket, which was not registered yet.
+   */
+  async attach(
+    ws: WebSocket,
+    principal: Principal,
+    since: string | undefined,
+    authStartedAt = -Infinity,
+  ): Promise<void> {
     const { realtime, metrics } = this.deps;
     const c = new Connection(
       randomUUID(),
@@ -194,6 +214,9 @@ export class Hub implements Presence {
       }
       this.deps.logger.debug({ err: { message: err.message }, connectionId: c.id }, 'socket error');
     });
+    const disabledAt = this.disabledAt.get(c.userId);
+    if (disabledAt !== undefined && disabledAt >= authStartedAt)
+      return this.close(c, CloseCode.USER_DISABLED);
 
     try {
       let replay: HubEvent[] = [];
@@ -366,6 +389,8 @@ export class Hub implements Presence {
     if (m.type === 'events') {
       if (m.head > this.tailSeq) this.wake();
     } else if (m.type === 'user-disabled') {
+      this.disabledAt.delete(m.userId);
+      this.disabledAt.set(m.userId, performance.now());
       this.closeUser(m.userId, CloseCode.USER_DISABLED);
     }
   }
@@ -581,6 +606,11 @@ export class Hub implements Presence {
   private sweep(): void {
     const now = this.now();
     const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.deps.realtime;
+    // Oldest first (re-inserted on each message): stop at the first one still remembered.
+    for (const [userId, at] of this.disabledAt) {
+      if (performance.now() - at < DISABLED_MEMORY_MS) break;
+      this.disabledAt.delete(userId);
+    }
     // The common heartbeat is framed once per tick and shared by every connection caught up to the tail.
     let heartbeat: WireFrame | undefined;
     const budget = Math.ceil(this.connections.size / this.sweepSlices);
@@ -635,6 +665,26 @@ export class Hub implements Presence {
 
   closeUser(userId: number, spec: CloseSpec): void {
     for (const c of this.byUser.get(userId) ?? []) this.close(c, spec);
+  }
+
+  /** After a bus gap: a user-disabled sent meanwhile never arrived here, so ask the store. */
+  private async recheckDisabled(): Promise<void> {
+    const ask = this.deps.disabledAmong;
+    if (!ask || this.byUser.size === 0) return;
+    try {
+      const disabled = await ask([...this.byUser.keys()]);
+      for (const userId of disabled) this.closeUser(userId, CloseCode.USER_DISABLED);
+      if (disabled.length > 0)
+        this.deps.logger.info(
+          { users: disabled.length },
+          'closed sockets of users disabled during a bus gap',
+        );
+    } catch (err) {
+      this.deps.logger.warn(
+        { err: { message: (err as Error).message } },
+        'could not re-check disabled users',
+      );
+    }
   }
 
   /** Closes every connection with `spec` and resolves when all are gone or `drainMs` has passed. */

@@ -141,6 +141,8 @@ export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
     void (async () => {
       try {
         if (since !== undefined) deps.checkCursor(since);
+        // Before the user row is read: the hub closes the socket if the user is disabled after this.
+        const authStartedAt = performance.now();
         const principal = await authenticate(req, url);
         if (deps.isShuttingDown())
           throw new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } });
@@ -158,7 +160,7 @@ export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
           // ws has its own listeners on the socket from now on.
           socket.removeListener('close', slot.release);
           socket.removeListener('error', destroySocket);
-          void hub.attach(ws, principal, since);
+          void hub.attach(ws, principal, since, authStartedAt);
         });
       } catch (e) {
         fail(e);

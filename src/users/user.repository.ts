@@ -49,6 +49,21 @@ export function listUsers(db: Kysely<DB>, afterId: number, limit: number): Promi
 }
 
 /** The subset of `ids` that exist. */
+/** Which of `ids` are disabled users. */
+export async function disabledUserIds(db: Kysely<DB>, ids: readonly number[]): Promise<number[]> {
+  const found: number[] = [];
+  for (let i = 0; i < ids.length; i += 5000) {
+    const rows = await db
+      .selectFrom('users')
+      .select('id')
+      .where('id', 'in', ids.slice(i, i + 5000))
+      .where('disabled', '=', 1)
+      .execute();
+    for (const r of rows) found.push(Number(r.id));
+  }
+  return found;
+}
+
 export async function existingUserIds(db: Kysely<DB>, ids: readonly number[]): Promise<Set<number>> {
   const found = new Set<number>();
   for (let i = 0; i < ids.length; i += 5000) {

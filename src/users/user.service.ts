@@ -101,6 +101,8 @@ export function createUserService(deps: UserServiceDeps) {
     /** The row behind an authenticated request; undefined when missing. */
     findRow: (id: number) => repo.findUserById(db, id),
     findRowByUsername: (username: string) => repo.findUserByUsername(db, username),
+    /** Which of `ids` are disabled (hubs re-check their users after missing bus messages). */
+    disabledAmong: (ids: readonly number[]) => repo.disabledUserIds(db, ids),
 
     async list(afterId: number, limit: number): Promise<{ items: User[]; nextCursor: string | null }> {
       const rows = await repo.listUsers(db, afterId, limit + 1);
@@ -124,8 +126,10 @@ export function createUserService(deps: UserServiceDeps) {
         });
         return (await repo.findUserById(trx, id)) as repo.UserRow;
       });
+      // After commit, and never the caller's failure: a hub that misses the message re-checks its users
+      // when its bus reconnects (realtime/hub.ts).
       if (input.disabled === true)
-        await bus.publish({ type: 'user-disabled', origin: deps.nodeId, userId: id });
+        await bus.publish({ type: 'user-disabled', origin: deps.nodeId, userId: id }).catch(() => {});
       return toUser(row);
     },
 
@@ -167,7 +171,7 @@ export function createUserService(deps: UserServiceDeps) {
         return { created: users.length - existing.size, updated: existing.size };
       });
       for (const userId of disabledNow)
-        await bus.publish({ type: 'user-disabled', origin: deps.nodeId, userId });
+        await bus.publish({ type: 'user-disabled', origin: deps.nodeId, userId }).catch(() => {});
       return result;
     },
 

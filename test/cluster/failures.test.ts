@@ -6,15 +6,17 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { RedisBus } from '../../src/bus/redis-bus.ts';
 import type { BusMessage } from '../../src/bus/bus.ts';
-import { PG_ADMIN_URL, createPgDatabase, startApp, type TestApp } from '../helpers/app.ts';
+import { PG_ADMIN_URL, REDIS_URL, createPgDatabase, startApp, type TestApp } from '../helpers/app.ts';
 import { api, freePort, loginAdmin, startNode, type NodeProcess } from '../helpers/node-process.ts';
 import { ResumingClient } from '../helpers/resuming-client.ts';
 import { connect } from '../helpers/ws-client.ts';
+import { CloseCode } from '../../src/protocol.ts';
 import { mint } from '../helpers/tokens.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -161,6 +163,40 @@ describe('Redis restart and pub/sub loss lose no message', () => {
     await client.close();
   });
 
+  it('disables a user while Redis is away: the change stands, sockets close here at once, elsewhere on reconnect', async () => {
+    const [a, b] = nodes as [NodeProcess, NodeProcess];
+    await api(a.url, 'POST', '/api/v1/users/bulk', {
+      token: admin,
+      body: { users: [{ id: 902, username: 'd' }] },
+    });
+    const token = await mint(902);
+    const onA = await connect(a.wsUrl, { token });
+    const onB = await connect(b.wsUrl, { token });
+    await Promise.all([onA, onB].map((s) => s.waitFor((f) => f.type === 'UNREAD_COUNT')));
+    redis.kill('SIGKILL');
+    await sleep(300);
+    try {
+      const patch = await api(a.url, 'PATCH', '/api/v1/users/902', {
+        token: admin,
+        body: { disabled: true },
+      });
+      assert.equal(patch.status, 200, 'committed is committed: a lost publish does not fail the request');
+      const hereClosed = await Promise.race([onA.closed, sleep(1000).then(() => undefined)]);
+      assert.equal(
+        hereClosed?.code,
+        CloseCode.USER_DISABLED.code,
+        'the node that disabled closes its sockets',
+      );
+      await sleep(300);
+      assert.equal(onB.ws.readyState, onB.ws.OPEN, 'B could not hear it yet');
+    } finally {
+      redis = await startRedis(redisPort);
+    }
+    const thereClosed = await Promise.race([onB.closed, sleep(5000).then(() => undefined)]);
+    assert.equal(thereClosed?.code, CloseCode.USER_DISABLED.code, 'B asks the store once its bus is back');
+    assert.match(b.output.join(''), /closed sockets of users disabled during a bus gap/);
+  });
+
   it('keeps the login lockout on each node while Redis is away', async () => {
     const login = (i: number) =>
       api((nodes[i] as NodeProcess).url, 'POST', '/api/v1/auth/login', {
@@ -218,10 +254,11 @@ describe('Redis restart and pub/sub loss lose no message', () => {
   });
 });
 
-/** A TCP proxy to PostgreSQL that a test can cut and restore. */
+/** A TCP proxy to PostgreSQL that a test can cut and restore, or hold the database's answers back. */
 class PgProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private held: Array<[Socket, Buffer]> | undefined;
   constructor(
     readonly port: number,
     private readonly target: { host: string; port: number },
@@ -238,9 +275,22 @@ class PgProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      upstream.on('data', (d: Buffer) => (this.held ? this.held.push([client, d]) : client.write(d)));
+      upstream.on('end', () => client.end());
     });
     await new Promise<void>((r) => (this.server as Server).listen(this.port, '127.0.0.1', r));
+  }
+
+  /** Queries still reach the database; its answers wait until release(). */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const [client, d] of held) client.write(d);
   }
 
   /** Drops every connection and stops listening: the database is unreachable. */
@@ -309,5 +359,59 @@ describe('PostgreSQL cut off behind a proxy', () => {
     assert.equal(sent.status, 200);
     await sock.waitFor((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === sent.body.data.messageId);
     await sock.close();
+  });
+});
+
+describe('a user disabled while their socket is being authenticated', () => {
+  let a: TestApp;
+  let b: TestApp;
+  let proxy: PgProxy;
+  let dropDb: () => Promise<void>;
+
+  before(async () => {
+    const db = await createPgDatabase();
+    dropDb = db.drop;
+    const target = new URL(PG_ADMIN_URL);
+    proxy = new PgProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
+    await proxy.open();
+    const viaProxy = new URL(db.url);
+    viaProxy.port = String(proxy.port);
+    const redis = {
+      SKYPUSH_REDIS_URL: REDIS_URL,
+      SKYPUSH_REDIS_PREFIX: `race-${randomBytes(4).toString('hex')}:`,
+    };
+    // Two nodes of one cluster: A reads the database through the proxy, B directly.
+    b = await startApp({ env: { SKYPUSH_DATABASE_URL: db.url, ...redis } });
+    a = await startApp({ env: { SKYPUSH_DATABASE_URL: viaProxy.toString(), ...redis } });
+  });
+  after(async () => {
+    proxy.release();
+    await a.close().catch(() => {});
+    await b.close().catch(() => {});
+    await proxy.cut();
+    await dropDb();
+  });
+
+  it('closes with 4003 a socket whose user row was read just before the user was disabled', async () => {
+    const u = await b.createUser('racer');
+    proxy.hold();
+    // A reads the user row (still enabled) but does not get the answer yet: the socket is not registered.
+    const pending = connect(a.wsUrl, { token: u.token });
+    await sleep(300);
+    const patch = await b.request('PATCH', `/api/v1/users/${u.id}`, {
+      token: b.adminToken,
+      body: { disabled: true },
+    });
+    assert.equal(patch.status, 200);
+    await sleep(300); // A hears user-disabled through Redis while the socket is still authenticating
+    proxy.release();
+    const sock = await pending;
+    const closed = await Promise.race([sock.closed, sleep(3000).then(() => undefined)]);
+    assert.equal(
+      closed?.code,
+      CloseCode.USER_DISABLED.code,
+      'the socket is closed, not left open until its token expires',
+    );
+    assert.ok(!sock.frames.some((f) => f.type === 'CONNECTED'), 'and never went live');
   });
 });
