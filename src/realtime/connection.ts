@@ -45,6 +45,8 @@ export class Connection {
   closeCode: number | undefined;
   /** Corked for this turn by the hub: the bytes it still held unsent from earlier turns; else -1. */
   corkedBacklog = -1;
+  /** HEARTBEATs sent and not yet answered (at most 2): their HEARTBEAT_REPLYs are not rate-limited. */
+  repliesOwed = 0;
   rateViolations = 0;
   invalidFrames = 0;
   readonly limiter: RateLimiter;

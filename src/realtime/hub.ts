@@ -63,6 +63,8 @@ const LARGE_FANOUT = 256;
 const BUSY_MS = 10;
 const BATCH_WINDOW_MS = 5;
 const MAX_STRIKES = 5;
+/** Frames up to this size are parsed before the rate limit when they may be a heartbeat answer. */
+const SMALL_FRAME = 256;
 /** How long a user-disabled is remembered for sockets whose authentication was under way (attach). */
 const DISABLED_MEMORY_MS = 120_000;
 
@@ -572,6 +574,15 @@ export class Hub implements Presence {
     c.lastSeen = now;
     if (c.state === 'closing') return;
     if (isBinary) return this.close(c, CloseCode.UNSUPPORTED_DATA);
+    // The answer to a heartbeat of ours is free: a short interval must not push clients over the limit.
+    let msg: ReturnType<typeof parseInbound> | undefined;
+    if (c.repliesOwed > 0 && raw.length <= SMALL_FRAME) {
+      msg = parseInbound(raw.toString('utf8'));
+      if (msg.ok && msg.type === InboundType.HEARTBEAT_REPLY) {
+        c.repliesOwed--;
+        return;
+      }
+    }
     if (!c.limiter.take(now)) {
       if (++c.rateViolations >= MAX_STRIKES) return this.close(c, CloseCode.RATE_LIMITED);
       if (c.state === 'live')
@@ -586,7 +597,7 @@ export class Hub implements Presence {
         );
       return;
     }
-    const msg = parseInbound(raw.toString('utf8'));
+    msg ??= parseInbound(raw.toString('utf8'));
     if (!msg.ok) {
       if (++c.invalidFrames >= MAX_STRIKES) return this.close(c, CloseCode.PROTOCOL_ERROR);
       if (c.state === 'live')
@@ -646,6 +657,7 @@ export class Hub implements Presence {
               ));
         this.send(c, frame);
         c.socket.ping();
+        c.repliesOwed = Math.min(c.repliesOwed + 1, 2);
       }
     }
   }

@@ -62,6 +62,53 @@ describe('inbound: rate limit', () => {
   });
 });
 
+describe('inbound: answers to heartbeats are not rate-limited', () => {
+  let t: TestApp;
+  let users: U[];
+  before(async () => {
+    // A heartbeat every 100 ms: 600 a minute against a limit of 5.
+    t = await startApp({
+      env: {
+        SKYPUSH_WS_RATE_LIMIT: '5',
+        SKYPUSH_HEARTBEAT_INTERVAL_MS: '100',
+        SKYPUSH_HEARTBEAT_TIMEOUT_MS: '5000',
+      },
+    });
+    users = await createUsers(t, 8101, 2);
+  });
+  after(async () => t.close());
+
+  const reply = () => ({
+    type: 'HEARTBEAT_REPLY',
+    data: { pong: 'ping' },
+    timestamp: Math.floor(Date.now() / 1000),
+  });
+
+  it('keeps a client that answers every HEARTBEAT, far more often than the limit', async () => {
+    const [u] = users as [U];
+    const s = await connect(t.wsUrl, { token: u.token });
+    s.ws.on('message', (raw) => {
+      if ((JSON.parse(raw.toString()) as Frame).type === 'HEARTBEAT') s.send(reply());
+    });
+    await waitUntil(() => s.frames.filter((f) => f.type === 'HEARTBEAT').length >= 15, 5000);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(errors(s), [], 'no RATE_LIMITED');
+    assert.equal(s.ws.readyState, s.ws.OPEN);
+    await stillServed(t, s, u.id);
+    await s.close();
+  });
+
+  it('still limits HEARTBEAT_REPLY frames nobody asked for', async () => {
+    const [, u] = users as [U, U];
+    const s = await connect(t.wsUrl, { token: u.token });
+    await s.waitFor((f) => f.type === 'UNREAD_COUNT');
+    for (let i = 0; i < 30; i++) s.send(reply());
+    const closed = await s.closed;
+    assert.equal(closed.code, CloseCode.RATE_LIMITED.code);
+    assert.ok(errors(s).every((e) => e.data['code'] === FrameErrorCode.RATE_LIMITED));
+  });
+});
+
 describe('inbound: malformed and oversized frames', () => {
   let t: TestApp;
   let users: U[];
