@@ -61,6 +61,15 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   app.decorateRequest('principal', null);
   // JSON only: a text/plain body is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
+  // Many HTTP clients send Content-Type: application/json on every request: an empty body then means "no
+  // body" on the routes that take none (PUT …/read, DELETE). Routes with a body still refuse it (40002).
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text === '' && request.routeOptions.schema?.body === undefined) return done(null, undefined);
+    json(request, text, done);
+  });
   installErrorHandler(app, deps.metrics);
 
   app.addHook('onResponse', async (request, reply) => {

@@ -280,6 +280,51 @@ for (const dialect of DIALECTS) {
   });
 }
 
+describe('routes without a body accept an empty one sent as JSON', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp();
+  });
+  after(async () => t.close());
+
+  it('PUT …/read, PUT read-all and DELETE work with Content-Type: application/json and no body', async () => {
+    const u = await t.createUser('empty-body');
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await t.request<{ messageId: number }>('POST', '/api/v1/messages/send', {
+        token: t.adminToken,
+        body: { title: 't', content: 'c', targetType: 'user', targetIds: [u.id] },
+      });
+      ids.push(r.body.data.messageId);
+    }
+    const bare = (method: string, path: string) =>
+      fetch(t.url + path, {
+        method,
+        headers: { authorization: `Bearer ${u.token}`, 'content-type': 'application/json' },
+      });
+    const [a, b] = ids as [number, number];
+    assert.equal((await bare('PUT', `/api/v1/messages/${a}/read`)).status, 200);
+    assert.equal((await bare('DELETE', `/api/v1/messages/${b}`)).status, 200);
+    const unread = await t.request<{ count: number }>('GET', '/api/v1/messages/unread-count', {
+      token: u.token,
+    });
+    assert.equal(unread.body.data.count, 1, 'one read, one deleted: the calls took effect');
+    assert.equal((await t.request('GET', `/api/v1/messages/${b}`, { token: u.token })).status, 404);
+    assert.equal((await bare('PUT', '/api/v1/messages/read-all')).status, 200);
+    const after = await t.request<{ count: number }>('GET', '/api/v1/messages/unread-count', {
+      token: u.token,
+    });
+    assert.equal(after.body.data.count, 0);
+    // A route that takes a body still refuses an empty one.
+    const send = await fetch(t.url + '/api/v1/messages/send', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/json' },
+    });
+    assert.equal(send.status, 400);
+    assert.equal(((await send.json()) as { code: number }).code, 40002);
+  });
+});
+
 describe('the error catalogue', () => {
   const entries = Object.entries(Errors);
 
