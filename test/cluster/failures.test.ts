@@ -382,7 +382,11 @@ describe('a user disabled while their socket is being authenticated', () => {
     };
     // Two nodes of one cluster: A reads the database through the proxy, B directly.
     b = await startApp({ env: { SKYPUSH_DATABASE_URL: db.url, ...redis } });
-    a = await startApp({ env: { SKYPUSH_DATABASE_URL: viaProxy.toString(), ...redis } });
+    // A polls the log rarely: while answers are held, a poll would take the pool's warm connection and
+    // the user-row read would wait for a new one instead of reaching the database at once.
+    a = await startApp({
+      env: { SKYPUSH_DATABASE_URL: viaProxy.toString(), SKYPUSH_EVENT_POLL_INTERVAL_MS: '60000', ...redis },
+    });
   });
   after(async () => {
     proxy.release();
@@ -397,7 +401,8 @@ describe('a user disabled while their socket is being authenticated', () => {
     proxy.hold();
     // A reads the user row (still enabled) but does not get the answer yet: the socket is not registered.
     const pending = connect(a.wsUrl, { token: u.token });
-    await sleep(300);
+    pending.catch(() => {}); // awaited below; a refusal there means the row was read after the disable
+    await sleep(500);
     const patch = await b.request('PATCH', `/api/v1/users/${u.id}`, {
       token: b.adminToken,
       body: { disabled: true },
