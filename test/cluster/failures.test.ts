@@ -21,6 +21,13 @@ import { mint } from '../helpers/tokens.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits for a node to print a line matching `re` (its output arrives through a pipe, a little late). */
+async function logged(node: NodeProcess, re: RegExp): Promise<void> {
+  for (const until = Date.now() + 3000; !re.test(node.output.join('')) && Date.now() < until;)
+    await sleep(20);
+  assert.match(node.output.join(''), re);
+}
+
 /** A redis-server of our own on a free port (never the machine's shared one). */
 async function startRedis(port: number): Promise<ChildProcess> {
   const proc = spawn(
@@ -194,7 +201,7 @@ describe('Redis restart and pub/sub loss lose no message', () => {
     }
     const thereClosed = await Promise.race([onB.closed, sleep(5000).then(() => undefined)]);
     assert.equal(thereClosed?.code, CloseCode.USER_DISABLED.code, 'B asks the store once its bus is back');
-    assert.match(b.output.join(''), /closed sockets of users disabled during a bus gap/);
+    await logged(b, /closed sockets of users disabled during a bus gap/);
   });
 
   it('keeps the login lockout on each node while Redis is away', async () => {
@@ -212,8 +219,7 @@ describe('Redis restart and pub/sub loss lose no message', () => {
       assert.equal(locked.body.code, 42901);
       // Node B saw none of them and Redis could not tell it: per node, as documented.
       assert.equal((await login(1)).status, 401);
-      const a = (nodes[0] as NodeProcess).output.join('');
-      assert.match(a, /login lockout counts on this node only/);
+      await logged(nodes[0] as NodeProcess, /login lockout counts on this node only/);
     } finally {
       redis = await startRedis(redisPort);
     }
