@@ -150,11 +150,12 @@ export class SkypushRest {
     return this.request('GET', '/api/v1/ws/online/users');
   }
 
-  users(cursor?: string, limit = 100): Promise<Page<User>> {
-    return this.request(
-      'GET',
-      `/api/v1/users?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-    );
+  /** Users by id, a page at a time; `q` keeps those whose username or display name contains it (or whose id it is). */
+  users(cursor?: string, limit = 100, q?: string): Promise<Page<User>> {
+    const params = new URLSearchParams({ limit: String(limit) });
+    if (cursor) params.set('cursor', cursor);
+    if (q) params.set('q', q);
+    return this.request('GET', `/api/v1/users?${params}`);
   }
 
   createUser(input: CreateUserInput): Promise<User> {

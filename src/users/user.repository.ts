@@ -1,5 +1,5 @@
 /** SQL for the users table. Plain functions taking `db` (or a transaction) first. */
-import type { Kysely, Selectable, Updateable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
 import { prepared } from '../store/prepared.ts';
 import type { DB, UserTable } from '../store/schema.ts';
 
@@ -44,11 +44,25 @@ export async function updateUser(db: Kysely<DB>, id: number, patch: Updateable<U
   return Number(r.numUpdatedRows);
 }
 
-export function listUsers(db: Kysely<DB>, afterId: number, limit: number): Promise<UserRow[]> {
-  return db.selectFrom('users').selectAll().where('id', '>', afterId).orderBy('id').limit(limit).execute();
+/**
+ * Users after `afterId` by id. With `q`: those whose username or display name contains it, ignoring case
+ * (ASCII letters only on SQLite), or whose id it is. A scan of the table: fine for an admin console.
+ */
+export function listUsers(db: Kysely<DB>, afterId: number, limit: number, q?: string): Promise<UserRow[]> {
+  let query = db.selectFrom('users').selectAll().where('id', '>', afterId);
+  if (q !== undefined) {
+    const pattern = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) =>
+      eb.or([
+        sql<boolean>`lower(username) like ${pattern} escape '\\'`,
+        sql<boolean>`lower(display_name) like ${pattern} escape '\\'`,
+        ...(/^[0-9]{1,15}$/.test(q) ? [eb('id', '=', Number(q))] : []),
+      ]),
+    );
+  }
+  return query.orderBy('id').limit(limit).execute();
 }
 
-/** The subset of `ids` that exist. */
 /** Which of `ids` are disabled users. */
 export async function disabledUserIds(db: Kysely<DB>, ids: readonly number[]): Promise<number[]> {
   const found: number[] = [];
@@ -64,6 +78,7 @@ export async function disabledUserIds(db: Kysely<DB>, ids: readonly number[]): P
   return found;
 }
 
+/** The subset of `ids` that exist. */
 export async function existingUserIds(db: Kysely<DB>, ids: readonly number[]): Promise<Set<number>> {
   const found = new Set<number>();
   for (let i = 0; i < ids.length; i += 5000) {

@@ -104,8 +104,12 @@ export function createUserService(deps: UserServiceDeps) {
     /** Which of `ids` are disabled (hubs re-check their users after missing bus messages). */
     disabledAmong: (ids: readonly number[]) => repo.disabledUserIds(db, ids),
 
-    async list(afterId: number, limit: number): Promise<{ items: User[]; nextCursor: string | null }> {
-      const rows = await repo.listUsers(db, afterId, limit + 1);
+    async list(
+      afterId: number,
+      limit: number,
+      q?: string,
+    ): Promise<{ items: User[]; nextCursor: string | null }> {
+      const rows = await repo.listUsers(db, afterId, limit + 1, q);
       const page = rows.slice(0, limit).map(toUser);
       const last = page.at(-1);
       return { items: page, nextCursor: rows.length > limit && last ? String(last.id) : null };

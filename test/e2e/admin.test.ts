@@ -125,4 +125,50 @@ describe('admin console in Chromium', () => {
     await page.waitForTimeout(3100); // let the toasts fade for the screenshot
     await page.screenshot({ path: new URL('admin.png', SCREENSHOTS).pathname, fullPage: true });
   });
+
+  it('finds any user by search when there are more than it lists, and keeps picks across searches', async () => {
+    const staff = Array.from({ length: 1100 }, (_, i) => ({ id: 30_000 + i, username: `staff-${i}` }));
+    const bulk = await t.request('POST', '/api/v1/users/bulk', {
+      token: t.adminToken,
+      body: { users: staff },
+    });
+    assert.equal(bulk.status, 200);
+    await page.reload();
+    await page.locator('#admin-view').waitFor();
+    const notes = page.locator('.more-users');
+    await notes.first().waitFor();
+    assert.match((await notes.first().textContent()) ?? '', /first 1000/);
+    assert.equal(await page.locator('#users-body tr').count(), 1000);
+    assert.equal(await page.locator('#users-body tr[data-user="staff-1050"]').count(), 0, 'not listed yet');
+
+    await page.fill('#target-search', 'staff-1050');
+    await page.locator('#targets input[data-username="staff-1050"]').waitFor();
+    assert.equal(await page.inputValue('#user-search'), 'staff-1050', 'both boxes share the query');
+    await page.locator('#users-body tr[data-user="staff-1050"]').waitFor();
+    assert.equal(await page.locator('#users-body tr').count(), 1);
+    assert.equal(await notes.first().isHidden(), true);
+    await page.check('#targets input[data-username="staff-1050"]');
+
+    await page.fill('#target-search', '31051');
+    await page.locator('#targets input[data-username="staff-1051"]').waitFor();
+    assert.equal(await page.isChecked('#targets input[data-username="staff-1050"]'), true, 'still picked');
+    await page.check('#targets input[data-username="staff-1051"]');
+    await page.fill('#send-title-input', 'Shift change');
+    await page.fill('#send-content', 'See the rota.');
+    await page.fill('#send-link', '');
+    await page.click('#send-form button[type="submit"]');
+    assert.match((await page.locator('#send-result.ok').textContent()) ?? '', /2/);
+    const titles = async (id: number) => {
+      const token = (await t.app.tokens.issue(id, 'user')).token;
+      const inbox = await t.request<{ items: Array<{ title: string }> }>('GET', '/api/v1/messages', {
+        token,
+      });
+      return inbox.body.data.items.map((m) => m.title);
+    };
+    for (const id of [31_050, 31_051])
+      assert.ok((await titles(id)).includes('Shift change'), `user ${id} got it`);
+    assert.ok(!(await titles(31_052)).includes('Shift change'), 'nobody else did');
+    await page.fill('#user-search', 'no-such-person');
+    await page.locator('.more-users', { hasText: 'No user matches' }).first().waitFor();
+  });
 });

@@ -148,6 +148,49 @@ for (const dialect of DIALECTS) {
       assert.equal(new Set(seen).size, seen.length);
     });
 
+    it('finds users by part of the username or display name, ignoring case, or by id (q=)', async () => {
+      const made = [
+        { id: 6100, username: 'Alice_Smith', displayName: 'Accounts' },
+        { id: 6101, username: 'alicia', displayName: 'Sales 100% team' },
+        { id: 6102, username: 'bobby', displayName: 'Bob (ALICE’s deputy)' },
+        { id: 6103, username: 'carl', displayName: 'Carl' },
+      ];
+      for (const u of made) assert.equal((await admin('POST', '/api/v1/users', u)).status, 201);
+      const find = async (q: string, extra = '') => {
+        const r: Res<{ items: UserData[]; nextCursor: string | null }> = await admin(
+          'GET',
+          `/api/v1/users?q=${encodeURIComponent(q)}${extra}`,
+        );
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        return r.body.data;
+      };
+      const ids = async (q: string) => (await find(q)).items.map((u) => u.id);
+      assert.deepEqual(await ids('alic'), [6100, 6101, 6102]);
+      assert.deepEqual(await ids('ALIC'), [6100, 6101, 6102]);
+      assert.deepEqual(await ids('%'), [6101], 'a % is a character, not a wildcard');
+      assert.deepEqual(await ids('e_s'), [6100], 'nor is _');
+      assert.deepEqual(await ids('6103'), [6103], 'an id finds its user');
+      assert.deepEqual(await ids('nobody-like-this'), []);
+      // Paging works inside a search.
+      const first = await find('alic', '&limit=2');
+      assert.deepEqual(
+        first.items.map((u) => u.id),
+        [6100, 6101],
+      );
+      assert.equal(first.nextCursor, '6101');
+      const rest = await find('alic', '&limit=2&cursor=6101');
+      assert.deepEqual(
+        rest.items.map((u) => u.id),
+        [6102],
+      );
+      assert.equal(rest.nextCursor, null);
+      for (const bad of ['', 'x'.repeat(101)]) {
+        const r = await admin('GET', `/api/v1/users?q=${bad}`);
+        assert.equal(r.status, 400);
+        assert.equal(r.body.code, 40001);
+      }
+    });
+
     it('changes role, display name and password with PATCH; the new password logs in', async () => {
       await admin('POST', '/api/v1/users', { id: 7000, username: 'lou', password: 'lou-password' });
       const r = await admin<UserData>('PATCH', '/api/v1/users/7000', {

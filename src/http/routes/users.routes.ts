@@ -82,13 +82,13 @@ export async function userRoutes(app: FastifyInstance, { users, hooks }: RouteDe
     async (request) => ok(await users.bulkUpsert(request.body.users), 'users upserted'),
   );
 
-  app.get<{ Querystring: { cursor?: string; limit?: string } }>(
+  app.get<{ Querystring: { cursor?: string; limit?: string; q?: string } }>(
     '/api/v1/users',
     {
       ...common,
       schema: {
         tags,
-        summary: 'List users by id, paged (admin)',
+        summary: 'List users by id, paged; q= finds them by username, display name or id (admin)',
         security: bearer,
         querystring: {
           type: 'object',
@@ -96,13 +96,14 @@ export async function userRoutes(app: FastifyInstance, { users, hooks }: RouteDe
           properties: {
             cursor: { type: 'string', pattern: '^[0-9]{1,15}$' },
             limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+            q: { type: 'string', minLength: 1, maxLength: 100 },
           },
         },
       },
     },
     async (request) => {
       const limit = Math.min(Math.max(Number(request.query.limit ?? 50), 1), 500);
-      return ok(await users.list(Number(request.query.cursor ?? 0), limit));
+      return ok(await users.list(Number(request.query.cursor ?? 0), limit, request.query.q));
     },
   );
 

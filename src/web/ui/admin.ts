@@ -24,7 +24,9 @@ initI18n(byId<HTMLSelectElement>('lang'));
 const toasts = byId('toasts');
 const onlineList = byId<HTMLUListElement>('online-list');
 const onlineTitle = byId('online-title');
-const users = new UsersPanel(byId('users-body'), byId('targets'), toasts, () => loadSession()?.user.id);
+const users = new UsersPanel(byId('users-body'), byId('targets'), toasts, () => loadSession()?.user.id, [
+  ...document.querySelectorAll<HTMLElement>('.more-users'),
+]);
 let onlineTimer: ReturnType<typeof setInterval> | undefined;
 let onlineIds: number[] = [];
 
@@ -92,11 +94,28 @@ broadcastForm.addEventListener('submit', (ev) => {
   });
 });
 
+// ---- finding users --------------------------------------------------------------------------------
+
+// Two search boxes (the picker's and the table's) share one query.
+const searches = [...document.querySelectorAll<HTMLInputElement>('.user-search')];
+let searchTimer: ReturnType<typeof setTimeout> | undefined;
+for (const box of searches) {
+  box.addEventListener('input', () => {
+    for (const other of searches) if (other !== box) other.value = box.value;
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      users.search(box.value).then(renderOnline, (e: unknown) => {
+        if (isUnauthorized(e)) signOut(t('sessionExpired'));
+        else toast(toasts, t('actionFailed', { reason: errorText(e) }), '', 'error');
+      });
+    }, 250);
+  });
+}
+
 // ---- online users ---------------------------------------------------------------------------------
 
 function renderOnline(): void {
   onlineTitle.textContent = t('onlineTitle', { n: onlineIds.length });
-  const names = new Map(users.users.map((u) => [u.id, u.displayName || u.username]));
   onlineList.replaceChildren(
     ...(onlineIds.length === 0
       ? [h('li', { class: 'muted' }, t('nobodyOnline'))]
@@ -105,7 +124,7 @@ function renderOnline(): void {
             'li',
             { 'data-user-id': id },
             h('span', { class: 'online-dot', 'aria-hidden': 'true' }),
-            ` ${names.get(id) ?? ''} (#${id})`,
+            ` ${users.nameOf(id) ?? ''} (#${id})`,
           ),
         )),
   );
