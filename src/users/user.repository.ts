@@ -64,30 +64,25 @@ export function listUsers(db: Kysely<DB>, afterId: number, limit: number, q?: st
 }
 
 /** Which of `ids` are disabled users. */
-export async function disabledUserIds(db: Kysely<DB>, ids: readonly number[]): Promise<number[]> {
-  const found: number[] = [];
-  for (let i = 0; i < ids.length; i += 5000) {
-    const rows = await db
-      .selectFrom('users')
-      .select('id')
-      .where('id', 'in', ids.slice(i, i + 5000))
-      .where('disabled', '=', 1)
-      .execute();
-    for (const r of rows) found.push(Number(r.id));
-  }
-  return found;
+export function disabledUserIds(db: Kysely<DB>, ids: readonly number[]): Promise<number[]> {
+  return idsAmong(db, ids, true);
 }
 
 /** The subset of `ids` that exist. */
 export async function existingUserIds(db: Kysely<DB>, ids: readonly number[]): Promise<Set<number>> {
-  const found = new Set<number>();
+  return new Set(await idsAmong(db, ids, false));
+}
+
+/** The ids among `ids` that name users (only disabled ones if asked), in chunks of 5,000. */
+async function idsAmong(db: Kysely<DB>, ids: readonly number[], disabledOnly: boolean): Promise<number[]> {
+  const found: number[] = [];
   for (let i = 0; i < ids.length; i += 5000) {
-    const rows = await db
+    let q = db
       .selectFrom('users')
       .select('id')
-      .where('id', 'in', ids.slice(i, i + 5000))
-      .execute();
-    for (const r of rows) found.add(Number(r.id));
+      .where('id', 'in', ids.slice(i, i + 5000));
+    if (disabledOnly) q = q.where('disabled', '=', 1);
+    for (const r of await q.execute()) found.push(Number(r.id));
   }
   return found;
 }

@@ -14,6 +14,7 @@ import { RedisBus } from '../../src/bus/redis-bus.ts';
 import type { BusMessage } from '../../src/bus/bus.ts';
 import { PG_ADMIN_URL, REDIS_URL, createPgDatabase, startApp, type TestApp } from '../helpers/app.ts';
 import { api, freePort, loginAdmin, startNode, type NodeProcess } from '../helpers/node-process.ts';
+import { waitUntil } from '../helpers/realtime.ts';
 import { ResumingClient } from '../helpers/resuming-client.ts';
 import { connect } from '../helpers/ws-client.ts';
 import { CloseCode } from '../../src/protocol.ts';
@@ -23,8 +24,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits for a node to print a line matching `re` (its output arrives through a pipe, a little late). */
 async function logged(node: NodeProcess, re: RegExp): Promise<void> {
-  for (const until = Date.now() + 3000; !re.test(node.output.join('')) && Date.now() < until;)
-    await sleep(20);
+  await waitUntil(() => re.test(node.output.join('')), 3000).catch(() => {});
   assert.match(node.output.join(''), re);
 }
 
