@@ -306,23 +306,35 @@ class PgProxy {
   }
 }
 
+/** A fresh PostgreSQL database, its URL and the same database's URL through a PgProxy. */
+async function proxiedPgDatabase(): Promise<{
+  url: string;
+  viaProxy: string;
+  proxy: PgProxy;
+  drop: () => Promise<void>;
+}> {
+  const db = await createPgDatabase();
+  const target = new URL(PG_ADMIN_URL);
+  const proxy = new PgProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
+  await proxy.open();
+  const viaProxy = new URL(db.url);
+  viaProxy.port = String(proxy.port);
+  return { url: db.url, viaProxy: viaProxy.toString(), proxy, drop: db.drop };
+}
+
 describe('PostgreSQL cut off behind a proxy', () => {
   let t: TestApp;
   let proxy: PgProxy;
   let dropDb: () => Promise<void>;
 
   before(async () => {
-    const db = await createPgDatabase();
+    const db = await proxiedPgDatabase();
+    proxy = db.proxy;
     dropDb = db.drop;
-    const target = new URL(PG_ADMIN_URL);
-    proxy = new PgProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
-    await proxy.open();
-    const viaProxy = new URL(db.url);
-    viaProxy.port = String(proxy.port);
     t = await startApp({
       dialect: 'sqlite',
       env: {
-        SKYPUSH_DATABASE_URL: viaProxy.toString(),
+        SKYPUSH_DATABASE_URL: db.viaProxy,
         SKYPUSH_DB_CONNECT_TIMEOUT_MS: '500',
         SKYPUSH_DB_STATEMENT_TIMEOUT_MS: '1000',
       },
@@ -375,13 +387,9 @@ describe('a user disabled while their socket is being authenticated', () => {
   let dropDb: () => Promise<void>;
 
   before(async () => {
-    const db = await createPgDatabase();
+    const db = await proxiedPgDatabase();
+    proxy = db.proxy;
     dropDb = db.drop;
-    const target = new URL(PG_ADMIN_URL);
-    proxy = new PgProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
-    await proxy.open();
-    const viaProxy = new URL(db.url);
-    viaProxy.port = String(proxy.port);
     const redis = {
       SKYPUSH_REDIS_URL: REDIS_URL,
       SKYPUSH_REDIS_PREFIX: `race-${randomBytes(4).toString('hex')}:`,
@@ -391,7 +399,7 @@ describe('a user disabled while their socket is being authenticated', () => {
     // A polls the log rarely: while answers are held, a poll would take the pool's warm connection and
     // the user-row read would wait for a new one instead of reaching the database at once.
     a = await startApp({
-      env: { SKYPUSH_DATABASE_URL: viaProxy.toString(), SKYPUSH_EVENT_POLL_INTERVAL_MS: '60000', ...redis },
+      env: { SKYPUSH_DATABASE_URL: db.viaProxy, SKYPUSH_EVENT_POLL_INTERVAL_MS: '60000', ...redis },
     });
   });
   after(async () => {
