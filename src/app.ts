@@ -194,6 +194,17 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     })();
   }, config.events.cleanupIntervalMs);
   housekeeping.unref();
+  // Expired messages are announced to their holders (MESSAGE_DELETED) about a second after expiry.
+  let announcing: Promise<unknown> | undefined;
+  const expiry = setInterval(() => {
+    announcing ??= messages
+      .announceExpired()
+      .catch((err: unknown) =>
+        logger.warn({ err: { message: (err as Error).message } }, 'announcing expired messages failed'),
+      )
+      .finally(() => (announcing = undefined));
+  }, config.messages.expirySweepMs);
+  expiry.unref();
 
   let closing: Promise<void> | undefined;
   return {
@@ -221,6 +232,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       closing ??= (async () => {
         shuttingDown = true;
         clearInterval(housekeeping);
+        clearInterval(expiry);
+        await announcing;
         await hub.closeAll(CloseCode.SERVICE_RESTART, config.realtime.shutdownDrainMs);
         await hub.stop();
         wss.close();

@@ -45,7 +45,7 @@ export interface Config {
     /** OWASP scrypt cost; lowered only by tests. */
     scryptN: number;
   };
-  messages: { maxTargets: number; idempotencyTtlSec: number };
+  messages: { maxTargets: number; idempotencyTtlSec: number; expirySweepMs: number };
   realtime: {
     allowedOrigins: string[];
     maxConnections: number;
@@ -272,6 +272,7 @@ export function loadConfig(env: Env): Config {
     messages: {
       maxTargets: r.int('SKYPUSH_MAX_TARGETS', 10_000, 1, 100_000),
       idempotencyTtlSec: 86_400,
+      expirySweepMs: r.int('SKYPUSH_EXPIRY_SWEEP_MS', 1_000, 50, 60_000),
     },
     realtime: {
       allowedOrigins: origins,

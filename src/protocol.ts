@@ -80,7 +80,8 @@ export interface FrameData {
   NEW_MESSAGE: MessagePayload;
   UNREAD_COUNT: { count: number };
   MESSAGE_READ: { messageId?: number; messageIds: number[]; readAt: string };
-  MESSAGE_DELETED: { messageId: number };
+  /** `reason: 'expired'` when the message reached its `expiresAt` rather than being deleted by the user. */
+  MESSAGE_DELETED: { messageId: number; reason?: 'expired' };
   SYSTEM_NOTIFY: { title?: string; content?: string; level?: string; [k: string]: unknown };
   HEARTBEAT: { ping: 'pong' };
   HEARTBEAT_REPLY: { pong: 'ping' };

@@ -95,6 +95,45 @@ export async function insertInboxRows(
   return inserted;
 }
 
+/**
+ * Messages that expired after the position (`afterAt`, `afterId`) and at or before `upto`, in expiry
+ * order: what the expiry announcer has still to announce.
+ */
+export function expiredAfter(
+  db: Kysely<DB>,
+  afterAt: number,
+  afterId: number,
+  upto: number,
+  limit: number,
+): Promise<Array<{ id: number; target_type: string; expires_at: number | null }>> {
+  return db
+    .selectFrom('messages')
+    .select(['id', 'target_type', 'expires_at'])
+    .where((eb) =>
+      eb.or([
+        eb('expires_at', '>', afterAt),
+        eb.and([eb('expires_at', '=', afterAt), eb('id', '>', afterId)]),
+      ]),
+    )
+    .where('expires_at', '<=', upto)
+    .orderBy('expires_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
+/** The users who still have the direct message in their inbox (not deleted by them). */
+export async function holders(db: Kysely<DB>, messageId: number): Promise<number[]> {
+  const rows = await db
+    .selectFrom('inbox')
+    .select('user_id')
+    .where('message_id', '=', messageId)
+    .where('deleted_at', 'is', null)
+    .orderBy('user_id')
+    .execute();
+  return rows.map((r) => Number(r.user_id));
+}
+
 /** The message as `userId` sees it, or undefined when it is not theirs, deleted by them, or expired. */
 export async function findVisible(
   db: Kysely<DB>,

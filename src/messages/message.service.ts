@@ -14,11 +14,21 @@ import type { Dialect } from '../store/database.ts';
 import type { DB } from '../store/schema.ts';
 import { existingUserIds } from '../users/user.repository.ts';
 import { decodePageCursor, encodePageCursor } from './cursor.ts';
-import { appendEvents, type NewEvent } from './event-log.ts';
+import { EXPIRY_CURSOR_KEY } from '../store/migrate.ts';
+import { appendEvents, getMeta, setMeta, type NewEvent } from './event-log.ts';
 import * as repo from './message.repository.ts';
 
 export type { InboxItem, SendInput, SendResult } from '../api-types.ts';
 export type ListQuery = InboxQuery;
+
+/** How long after its expiry a message is announced at the earliest (see announceExpired). */
+const EXPIRY_GRACE_MS = 1000;
+
+/** `<expires_at>:<id>` in skypush_meta (seeded by the migrations with the time they first ran). */
+function parseExpiryCursor(value: string | undefined): [number, number] {
+  const [at, id] = (value ?? '0:0').split(':').map(Number);
+  return [at ?? 0, id ?? 0];
+}
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 
@@ -273,6 +283,37 @@ export function createMessageService(deps: MessageServiceDeps) {
     /** An admin's SYSTEM_NOTIFY to everyone: one durable event, no inbox rows. */
     async broadcast(type: string, data: Record<string, unknown>): Promise<void> {
       await commitWithEvents(async () => ({ result: undefined, events: [{ userId: null, type, data }] }));
+    },
+
+    /**
+     * Announces messages that have expired: each holder of a direct message, or everyone for a message
+     * to all, gets a durable MESSAGE_DELETED `{messageId, reason: "expired"}` (their hub then pushes the
+     * new unread count). Runs on every node; the position in skypush_meta, locked on PostgreSQL, makes
+     * each expiry announced once. Only messages expired for EXPIRY_GRACE_MS are taken, so a send that
+     * commits a moment after its (near) expiry is not passed over. Returns how many were announced.
+     */
+    async announceExpired(limit = 200): Promise<number> {
+      const due = now() - EXPIRY_GRACE_MS;
+      // A cheap look first: on most ticks nothing has expired, and no transaction is opened.
+      const [at, id] = parseExpiryCursor(await getMeta(db, EXPIRY_CURSOR_KEY));
+      if ((await repo.expiredAfter(db, at, id, due, 1)).length === 0) return 0;
+      return commitWithEvents(async (trx) => {
+        let q = trx.selectFrom('skypush_meta').select('value').where('key', '=', EXPIRY_CURSOR_KEY);
+        if (dialect === 'postgres') q = q.forUpdate();
+        const [lockedAt, lockedId] = parseExpiryCursor((await q.executeTakeFirst())?.value);
+        const expired = await repo.expiredAfter(trx, lockedAt, lockedId, due, limit);
+        const events: NewEvent[] = [];
+        for (const m of expired) {
+          const data = { messageId: Number(m.id), reason: 'expired' };
+          if (m.target_type === 'all') events.push({ userId: null, type: 'MESSAGE_DELETED', data });
+          else
+            for (const userId of await repo.holders(trx, Number(m.id)))
+              events.push({ userId, type: 'MESSAGE_DELETED', data });
+        }
+        const last = expired.at(-1);
+        if (last) await setMeta(trx, EXPIRY_CURSOR_KEY, `${Number(last.expires_at)}:${Number(last.id)}`);
+        return { result: expired.length, events };
+      });
     },
 
     /** Housekeeping: forget idempotency keys past their lifetime. */

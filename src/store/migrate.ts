@@ -3,6 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Store } from './database.ts';
 import * as initial from './migrations/2026-11-24-0001-initial.ts';
+import * as expiry from './migrations/2026-11-24-0002-expiry.ts';
+
+/** skypush_meta key: the (expires_at, id) of the last message whose expiry was announced. */
+export const EXPIRY_CURSOR_KEY = 'expiry_announced_through';
 
 function migrations(store: Store): Record<string, Migration> {
   return {
@@ -10,6 +14,7 @@ function migrations(store: Store): Record<string, Migration> {
       up: (db) => initial.up(db, store.dialect),
       down: (db) => initial.down(db),
     },
+    '2026-11-24-0002-expiry': { up: (db) => expiry.up(db), down: (db) => expiry.down(db) },
   };
 }
 
@@ -23,6 +28,12 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
   await store.db
     .insertInto('skypush_meta')
     .values({ key: 'epoch', value: randomBytes(6).toString('hex') })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
+  // Messages that expired before this database was first migrated are not announced.
+  await store.db
+    .insertInto('skypush_meta')
+    .values({ key: EXPIRY_CURSOR_KEY, value: `${Date.now()}:0` })
     .onConflict((oc) => oc.column('key').doNothing())
     .execute();
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);

@@ -39,6 +39,7 @@ describe('cluster: 3 nodes on PostgreSQL + Redis', () => {
       SKYPUSH_REDIS_PREFIX: `skypush-test-${randomBytes(4).toString('hex')}:`,
       SKYPUSH_PRESENCE_TTL_MS: '1500',
       SKYPUSH_REDIS_PROBE_INTERVAL_MS: '500',
+      SKYPUSH_EXPIRY_SWEEP_MS: '50',
     };
     const first = await startNode({ ...env, SKYPUSH_NODE_ID: 'A' });
     nodes = [
@@ -170,6 +171,37 @@ describe('cluster: 3 nodes on PostgreSQL + Redis', () => {
       assert.ok((liveSeqs[i] as number) > (liveSeqs[i - 1] as number), 'live client: cursor order');
     await live.close();
     await hopper.close();
+  });
+
+  it('announces each expired message once, though all three nodes look for expiries every 50 ms', async () => {
+    const tab = await connect(node(0).wsUrl, { token: await mint(U) });
+    await tab.waitFor((f) => f.type === 'UNREAD_COUNT');
+    const ids: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await api<{ messageId: number }>(node(i % 3).url, 'POST', '/api/v1/messages/send', {
+        token: admin,
+        body: {
+          title: 'brief',
+          content: 'c',
+          targetType: i % 2 ? 'all' : 'user',
+          ...(i % 2 ? {} : { targetIds: [U] }),
+          expiresAt: new Date(Date.now() + 1000 + i * 100).toISOString(),
+        },
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      ids.push(r.body.data.messageId);
+    }
+    const expired = (id: number) =>
+      tab.frames.filter(
+        (f) => f.type === 'MESSAGE_DELETED' && f.data['messageId'] === id && f.data['reason'] === 'expired',
+      ).length;
+    await eventually(async () => ids.every((id) => expired(id) > 0), 8000, 'every expiry announced');
+    await sleep(500);
+    assert.deepEqual(
+      ids.map(expired),
+      ids.map(() => 1),
+    );
+    await tab.close();
   });
 
   it('counts failed logins across nodes: the lockout holds cluster-wide, and Redis keys name no one', async () => {
