@@ -23,6 +23,8 @@ export type ListQuery = InboxQuery;
 
 /** How long after its expiry a message is announced at the earliest (see announceExpired). */
 const EXPIRY_GRACE_MS = 1000;
+/** Events one announcing transaction writes at most (a message's holders are never split). */
+const EXPIRY_EVENTS_MAX = 10_000;
 
 /** `<expires_at>:<id>` in skypush_meta (seeded by the migrations with the time they first ran). */
 function parseExpiryCursor(value: string | undefined): [number, number] {
@@ -292,7 +294,7 @@ export function createMessageService(deps: MessageServiceDeps) {
      * each expiry announced once. Only messages expired for EXPIRY_GRACE_MS are taken, so a send that
      * commits a moment after its (near) expiry is not passed over. Returns how many were announced.
      */
-    async announceExpired(limit = 200): Promise<number> {
+    async announceExpired(limit = 200, eventsMax = EXPIRY_EVENTS_MAX): Promise<number> {
       const due = now() - EXPIRY_GRACE_MS;
       // A cheap look first: on most ticks nothing has expired, and no transaction is opened.
       const [at, id] = parseExpiryCursor(await getMeta(db, EXPIRY_CURSOR_KEY));
@@ -303,16 +305,20 @@ export function createMessageService(deps: MessageServiceDeps) {
         const [lockedAt, lockedId] = parseExpiryCursor((await q.executeTakeFirst())?.value);
         const expired = await repo.expiredAfter(trx, lockedAt, lockedId, due, limit);
         const events: NewEvent[] = [];
+        let done = 0;
+        // Whole messages only, and about EXPIRY_EVENTS_MAX events per transaction: the rest next tick.
         for (const m of expired) {
+          if (done > 0 && events.length >= eventsMax) break;
           const data = { messageId: Number(m.id), reason: 'expired' };
           if (m.target_type === 'all') events.push({ userId: null, type: 'MESSAGE_DELETED', data });
           else
             for (const userId of await repo.holders(trx, Number(m.id)))
               events.push({ userId, type: 'MESSAGE_DELETED', data });
+          done++;
         }
-        const last = expired.at(-1);
+        const last = expired[done - 1];
         if (last) await setMeta(trx, EXPIRY_CURSOR_KEY, `${Number(last.expires_at)}:${Number(last.id)}`);
-        return { result: expired.length, events };
+        return { result: done, events };
       });
     },
 

@@ -112,4 +112,51 @@ for (const dialect of DIALECTS) {
       await back.close();
     });
   });
+
+  describe(`${dialect}: a backlog of expired messages`, () => {
+    let t: TestApp;
+    let users: U[];
+    before(async () => {
+      // The timer stays quiet (once a minute): the announcer is driven by hand.
+      t = await startApp({ dialect, env: { SKYPUSH_EXPIRY_SWEEP_MS: '60000' } });
+      users = await createUsers(t, 9101, 2);
+    });
+    after(async () => t.close());
+
+    it('is announced over several transactions, whole messages at a time, each once and in order', async () => {
+      const [a, b] = users as [U, U];
+      const ids: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await t.request<{ messageId: number }>('POST', '/api/v1/messages/send', {
+          token: t.adminToken,
+          body: {
+            title: `m${i}`,
+            content: 'c',
+            targetType: 'user',
+            targetIds: [a.id, b.id],
+            expiresAt: new Date(Date.now() + 200 + i * 10).toISOString(),
+          },
+        });
+        ids.push(r.body.data.messageId);
+      }
+      await new Promise((r) => setTimeout(r, 1400)); // expired, and past the one-second grace
+      // Two holders per message: a cap of 3 events takes two messages, then the third.
+      assert.equal(await t.app.messages.announceExpired(200, 3), 2);
+      assert.equal(await t.app.messages.announceExpired(200, 3), 1);
+      assert.equal(await t.app.messages.announceExpired(200, 3), 0);
+      const rows = await t.app.store.db
+        .selectFrom('events')
+        .select(['user_id', 'data'])
+        .where('type', '=', 'MESSAGE_DELETED')
+        .orderBy('seq')
+        .execute();
+      assert.deepEqual(
+        rows.map((r) => [(JSON.parse(r.data) as { messageId: number }).messageId, Number(r.user_id)]),
+        ids.flatMap((id) => [
+          [id, a.id],
+          [id, b.id],
+        ]),
+      );
+    });
+  });
 }
