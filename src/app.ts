@@ -125,6 +125,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     nodeId: config.nodeId,
     maxTargets: config.messages.maxTargets,
     idempotencyTtlSec: config.messages.idempotencyTtlSec,
+    retentionSec: config.messages.retentionSec,
     now,
   });
   const feed = createFeed({ db, unreadCounts: messages.unreadCounts, now });
@@ -188,6 +189,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       try {
         await feed.prune(config.events.retentionSec);
         await messages.pruneIdempotency();
+        // Messages whose expiry has been announced: ten batches at most per round.
+        for (let i = 0; i < 10; i++) if ((await messages.purgeExpired()) === 0) break;
       } catch (err) {
         logger.warn({ err: { message: (err as Error).message } }, 'housekeeping failed');
       }

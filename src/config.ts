@@ -45,7 +45,13 @@ export interface Config {
     /** OWASP scrypt cost; lowered only by tests. */
     scryptN: number;
   };
-  messages: { maxTargets: number; idempotencyTtlSec: number; expirySweepMs: number };
+  messages: {
+    maxTargets: number;
+    idempotencyTtlSec: number;
+    expirySweepMs: number;
+    /** The longest a message lives (its expiresAt is capped at send); undefined: messages without one stay. */
+    retentionSec: number | undefined;
+  };
   realtime: {
     allowedOrigins: string[];
     maxConnections: number;
@@ -273,6 +279,10 @@ export function loadConfig(env: Env): Config {
       maxTargets: r.int('SKYPUSH_MAX_TARGETS', 10_000, 1, 100_000),
       idempotencyTtlSec: 86_400,
       expirySweepMs: r.int('SKYPUSH_EXPIRY_SWEEP_MS', 1_000, 50, 60_000),
+      retentionSec:
+        r.raw('SKYPUSH_MESSAGE_RETENTION') === undefined
+          ? undefined
+          : r.durationSec('SKYPUSH_MESSAGE_RETENTION', 0, 1),
     },
     realtime: {
       allowedOrigins: origins,

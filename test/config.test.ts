@@ -69,6 +69,11 @@ describe('configuration', () => {
     );
   });
 
+  it('keeps messages without an expiry unless SKYPUSH_MESSAGE_RETENTION is set', () => {
+    assert.equal(loadConfig({}).messages.retentionSec, undefined);
+    assert.equal(loadConfig({ SKYPUSH_MESSAGE_RETENTION: '90d' }).messages.retentionSec, 90 * 86_400);
+  });
+
   it('returns a frozen configuration', () => {
     const c = loadConfig({});
     assert.ok(Object.isFrozen(c));
@@ -91,6 +96,7 @@ describe('configuration', () => {
     ['SKYPUSH_LOG_LEVEL', 'loud'],
     ['SKYPUSH_BODY_LIMIT', '12'],
     ['SKYPUSH_TRUST_PROXY', 'maybe'],
+    ['SKYPUSH_MESSAGE_RETENTION', 'forever'],
     ['SKYPUSH_TRUST_PROXY', '10.0.0.300'],
     ['SKYPUSH_TRUST_PROXY', '10.0.0.0/33'],
     ['SKYPUSH_TRUST_PROXY', 'proxy.example.com'],

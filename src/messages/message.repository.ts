@@ -354,6 +354,35 @@ export async function deleteIdempotencyBefore(
     .execute();
 }
 
+/** Deletes up to `limit` messages that expired at or before the position (`at`, `id`), oldest first. */
+export async function deleteAnnounced(
+  db: Kysely<DB>,
+  at: number,
+  id: number,
+  limit: number,
+): Promise<number> {
+  const rows = await db
+    .selectFrom('messages')
+    .select('id')
+    .where((eb) =>
+      eb.or([eb('expires_at', '<', at), eb.and([eb('expires_at', '=', at), eb('id', '<=', id)])]),
+    )
+    .orderBy('expires_at')
+    .limit(limit)
+    .execute();
+  if (rows.length === 0) return 0;
+  // Inbox rows go by ON DELETE CASCADE.
+  await db
+    .deleteFrom('messages')
+    .where(
+      'id',
+      'in',
+      rows.map((r) => r.id),
+    )
+    .execute();
+  return rows.length;
+}
+
 export async function pruneIdempotency(db: Kysely<DB>, before: number): Promise<void> {
   await db.deleteFrom('idempotency_keys').where('created_at', '<', before).execute();
 }

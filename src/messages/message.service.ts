@@ -68,6 +68,8 @@ export interface MessageServiceDeps {
   nodeId: string;
   maxTargets: number;
   idempotencyTtlSec: number;
+  /** SKYPUSH_MESSAGE_RETENTION: the longest a message lives; undefined to keep them. */
+  retentionSec?: number | undefined;
   now?: () => number;
   /** Called with the number of messages each send stores (metrics). */
   onSent?: (targetType: 'user' | 'all') => void;
@@ -98,6 +100,14 @@ export function createMessageService(deps: MessageServiceDeps) {
     return result;
   }
 
+  /** The expiry a message gets: the one asked for, capped by the retention when there is one. */
+  function expiryOf(asked: string | null | undefined, t: number): number | null {
+    const requested = asked ? Date.parse(asked) : null;
+    if (deps.retentionSec === undefined) return requested;
+    const cap = t + deps.retentionSec * 1000;
+    return requested === null ? cap : Math.min(requested, cap);
+  }
+
   async function sendOnce(
     sender: Principal,
     input: SendInput,
@@ -125,7 +135,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         link_url: input.linkUrl ?? null,
         target_type: input.targetType,
         created_at: t,
-        expires_at: input.expiresAt ? Date.parse(input.expiresAt) : null,
+        expires_at: expiryOf(input.expiresAt, t),
       };
       const messageId = await repo.insertMessage(trx, row);
       const payload = toPayload({ ...row, id: messageId });
@@ -320,6 +330,15 @@ export function createMessageService(deps: MessageServiceDeps) {
         if (last) await setMeta(trx, EXPIRY_CURSOR_KEY, `${Number(last.expires_at)}:${Number(last.id)}`);
         return { result: done, events };
       });
+    },
+
+    /**
+     * Housekeeping: deletes up to `limit` messages whose expiry has been announced (their inbox rows go
+     * with them); returns how many. Before the announcement an open page would still show them.
+     */
+    async purgeExpired(limit = 500): Promise<number> {
+      const [at, id] = parseExpiryCursor(await getMeta(db, EXPIRY_CURSOR_KEY));
+      return repo.deleteAnnounced(db, at, id, limit);
     },
 
     /** Housekeeping: forget idempotency keys past their lifetime. */

@@ -23,7 +23,10 @@ for (const dialect of DIALECTS) {
     let t: TestApp;
     let users: U[];
     before(async () => {
-      t = await startApp({ dialect, env: { SKYPUSH_EXPIRY_SWEEP_MS: '100' } });
+      t = await startApp({
+        dialect,
+        env: { SKYPUSH_EXPIRY_SWEEP_MS: '100', SKYPUSH_EVENT_CLEANUP_INTERVAL_MS: '100' },
+      });
       users = await createUsers(t, 9001, 4);
     });
     after(async () => t.close());
@@ -58,6 +61,21 @@ for (const dialect of DIALECTS) {
         })
         .map((e) => (e.user_id === null ? null : Number(e.user_id)));
 
+    const rowsOf = async (messageId: number) => {
+      const db = t.app.store.db;
+      const count = async (table: 'messages' | 'inbox', column: 'id' | 'message_id') =>
+        Number(
+          (
+            await db
+              .selectFrom(table)
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .where(column, '=', messageId)
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
+      return { messages: await count('messages', 'id'), inbox: await count('inbox', 'message_id') };
+    };
+
     it('tells every holder live, with the unread count that REST now gives, once', async () => {
       const [a, b, c] = users as [U, U, U];
       const sa = await connect(t.wsUrl, { token: a.token });
@@ -89,6 +107,11 @@ for (const dialect of DIALECTS) {
       assert.equal(expiredOf(sa, toAll).length, 1);
       assert.deepEqual(await expiryEvents(direct), [a.id, b.id], 'the holders, not c who deleted it');
       assert.deepEqual(await expiryEvents(toAll), [null], 'one event for everyone');
+      // Announced, so no longer needed: the rows go (with their inbox rows), the log keeps the events.
+      await waitUntil(
+        async () => (await rowsOf(direct)).messages === 0 && (await rowsOf(toAll)).messages === 0,
+      );
+      assert.deepEqual(await rowsOf(direct), { messages: 0, inbox: 0 });
       await Promise.all([sa.close(), sb.close()]);
     });
 
@@ -160,3 +183,55 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+describe('message retention (SKYPUSH_MESSAGE_RETENTION)', () => {
+  let t: TestApp;
+  let users: U[];
+  before(async () => {
+    t = await startApp({
+      env: {
+        SKYPUSH_MESSAGE_RETENTION: '2s',
+        SKYPUSH_EXPIRY_SWEEP_MS: '100',
+        SKYPUSH_EVENT_CLEANUP_INTERVAL_MS: '100',
+      },
+    });
+    users = await createUsers(t, 9201, 1);
+  });
+  after(async () => t.close());
+
+  it('gives every message at most that lifetime, then announces and deletes it', async () => {
+    const [u] = users as [U];
+    const s = await connect(t.wsUrl, { token: u.token });
+    await s.waitFor((f) => f.type === 'UNREAD_COUNT');
+    const send = async (extra: Record<string, unknown>) => {
+      const r = await t.request<{ messageId: number }>('POST', '/api/v1/messages/send', {
+        token: t.adminToken,
+        body: { title: 't', content: 'c', targetType: 'user', targetIds: [u.id], ...extra },
+      });
+      assert.equal(r.status, 200);
+      return r.body.data.messageId;
+    };
+    const plain = await send({});
+    const longer = await send({ expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
+    for (const id of [plain, longer]) {
+      const item = await t.request<{ createTime: string; expiresAt: string | null }>(
+        'GET',
+        `/api/v1/messages/${id}`,
+        { token: u.token },
+      );
+      const lifetime = Date.parse(item.body.data.expiresAt ?? '') - Date.parse(item.body.data.createTime);
+      assert.equal(lifetime, 2000, `message ${id} lives 2 s`);
+    }
+    await waitUntil(() => expiredOf(s, plain).length === 1 && expiredOf(s, longer).length === 1, 8000);
+    await waitUntil(() => lastCount(s) === 0);
+    await waitUntil(async () => {
+      const r = await t.app.store.db
+        .selectFrom('messages')
+        .select('id')
+        .where('id', 'in', [plain, longer])
+        .execute();
+      return r.length === 0;
+    });
+    await s.close();
+  });
+});
