@@ -179,8 +179,7 @@ const PROXY_KEYWORDS = ['loopback', 'linklocal', 'uniquelocal'];
 /** true/false, or the proxies to believe: addresses, CIDRs and proxy-addr's keywords, comma-separated. */
 function parseTrustProxy(r: Reader, name: string): boolean | string[] {
   const v = r.raw(name);
-  if (v === undefined || !/[.:,]|^(loopback|linklocal|uniquelocal)$/i.test(v.trim()))
-    return r.bool(name, false);
+  if (v === undefined || !(/[.:,]/.test(v) || PROXY_KEYWORDS.includes(v.trim()))) return r.bool(name, false);
   const list = v
     .split(',')
     .map((s) => s.trim())

@@ -114,6 +114,17 @@ export async function getMeta(db: Kysely<DB>, key: string): Promise<string | und
   return (await getMetaQuery(db, { key })).rows[0]?.value;
 }
 
+/** getMeta inside a transaction, holding the row until it ends (PostgreSQL; SQLite has one writer). */
+export async function getMetaLocked(
+  trx: Kysely<DB>,
+  dialect: Dialect,
+  key: string,
+): Promise<string | undefined> {
+  let q = trx.selectFrom('skypush_meta').select('value').where('key', '=', key);
+  if (dialect === 'postgres') q = q.forUpdate();
+  return (await q.executeTakeFirst())?.value;
+}
+
 export async function setMeta(db: Kysely<DB>, key: string, value: string): Promise<void> {
   await db
     .insertInto('skypush_meta')

@@ -354,33 +354,28 @@ export async function deleteIdempotencyBefore(
     .execute();
 }
 
-/** Deletes up to `limit` messages that expired at or before the position (`at`, `id`), oldest first. */
+/**
+ * Deletes up to `limit` messages that expired at or before the position (`at`, `id`), oldest first, and
+ * by ON DELETE CASCADE their inbox rows; returns how many.
+ */
 export async function deleteAnnounced(
   db: Kysely<DB>,
   at: number,
   id: number,
   limit: number,
 ): Promise<number> {
-  const rows = await db
-    .selectFrom('messages')
-    .select('id')
-    .where((eb) =>
-      eb.or([eb('expires_at', '<', at), eb.and([eb('expires_at', '=', at), eb('id', '<=', id)])]),
-    )
-    .orderBy('expires_at')
-    .limit(limit)
-    .execute();
-  if (rows.length === 0) return 0;
-  // Inbox rows go by ON DELETE CASCADE.
-  await db
+  const r = await db
     .deleteFrom('messages')
-    .where(
-      'id',
-      'in',
-      rows.map((r) => r.id),
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('messages')
+        .select('id')
+        .where((w) => w.or([w('expires_at', '<', at), w.and([w('expires_at', '=', at), w('id', '<=', id)])]))
+        .orderBy('expires_at')
+        .limit(limit),
     )
-    .execute();
-  return rows.length;
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
 }
 
 export async function pruneIdempotency(db: Kysely<DB>, before: number): Promise<void> {

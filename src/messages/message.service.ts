@@ -15,7 +15,7 @@ import type { DB } from '../store/schema.ts';
 import { existingUserIds } from '../users/user.repository.ts';
 import { decodePageCursor, encodePageCursor } from './cursor.ts';
 import { EXPIRY_CURSOR_KEY } from '../store/migrate.ts';
-import { appendEvents, getMeta, setMeta, type NewEvent } from './event-log.ts';
+import { appendEvents, getMeta, getMetaLocked, setMeta, type NewEvent } from './event-log.ts';
 import * as repo from './message.repository.ts';
 
 export type { InboxItem, SendInput, SendResult } from '../api-types.ts';
@@ -310,9 +310,8 @@ export function createMessageService(deps: MessageServiceDeps) {
       const [at, id] = parseExpiryCursor(await getMeta(db, EXPIRY_CURSOR_KEY));
       if ((await repo.expiredAfter(db, at, id, due, 1)).length === 0) return 0;
       return commitWithEvents(async (trx) => {
-        let q = trx.selectFrom('skypush_meta').select('value').where('key', '=', EXPIRY_CURSOR_KEY);
-        if (dialect === 'postgres') q = q.forUpdate();
-        const [lockedAt, lockedId] = parseExpiryCursor((await q.executeTakeFirst())?.value);
+        const locked = await getMetaLocked(trx, dialect, EXPIRY_CURSOR_KEY);
+        const [lockedAt, lockedId] = parseExpiryCursor(locked);
         const expired = await repo.expiredAfter(trx, lockedAt, lockedId, due, limit);
         const events: NewEvent[] = [];
         let done = 0;

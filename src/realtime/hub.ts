@@ -25,7 +25,7 @@ import {
   type CloseSpec,
   type ConnectedPayload,
 } from '../protocol.ts';
-import { WireFrame, encodeFrame, parseInbound, spliceFrame } from './codec.ts';
+import { WireFrame, encodeFrame, parseInbound, spliceFrame, type Inbound } from './codec.ts';
 import { Connection } from './connection.ts';
 import type { EventSource, HubEvent } from './event-source.ts';
 import type { Presence } from './presence.ts';
@@ -575,7 +575,7 @@ export class Hub implements Presence {
     if (c.state === 'closing') return;
     if (isBinary) return this.close(c, CloseCode.UNSUPPORTED_DATA);
     // The answer to a heartbeat of ours is free: a short interval must not push clients over the limit.
-    let msg: ReturnType<typeof parseInbound> | undefined;
+    let msg: Inbound | undefined;
     if (c.repliesOwed > 0 && raw.length <= SMALL_FRAME) {
       msg = parseInbound(raw.toString('utf8'));
       if (msg.ok && msg.type === InboundType.HEARTBEAT_REPLY) {

@@ -16,11 +16,16 @@ import { PG_ADMIN_URL, REDIS_URL, createPgDatabase, startApp, type TestApp } fro
 import { api, freePort, loginAdmin, startNode, type NodeProcess } from '../helpers/node-process.ts';
 import { waitUntil } from '../helpers/realtime.ts';
 import { ResumingClient } from '../helpers/resuming-client.ts';
-import { connect } from '../helpers/ws-client.ts';
+import { connect, type TestSocket } from '../helpers/ws-client.ts';
 import { CloseCode } from '../../src/protocol.ts';
 import { mint } from '../helpers/tokens.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The socket's close code and reason, or undefined if it is still open after `ms`. */
+function closedWithin(sock: TestSocket, ms: number): Promise<{ code: number; reason: string } | undefined> {
+  return Promise.race([sock.closed, sleep(ms).then(() => undefined)]);
+}
 
 /** Waits for a node to print a line matching `re` (its output arrives through a pipe, a little late). */
 async function logged(node: NodeProcess, re: RegExp): Promise<void> {
@@ -188,7 +193,7 @@ describe('Redis restart and pub/sub loss lose no message', () => {
         body: { disabled: true },
       });
       assert.equal(patch.status, 200, 'committed is committed: a lost publish does not fail the request');
-      const hereClosed = await Promise.race([onA.closed, sleep(1000).then(() => undefined)]);
+      const hereClosed = await closedWithin(onA, 1000);
       assert.equal(
         hereClosed?.code,
         CloseCode.USER_DISABLED.code,
@@ -199,7 +204,7 @@ describe('Redis restart and pub/sub loss lose no message', () => {
     } finally {
       redis = await startRedis(redisPort);
     }
-    const thereClosed = await Promise.race([onB.closed, sleep(5000).then(() => undefined)]);
+    const thereClosed = await closedWithin(onB, 5000);
     assert.equal(thereClosed?.code, CloseCode.USER_DISABLED.code, 'B asks the store once its bus is back');
     await logged(b, /closed sockets of users disabled during a bus gap/);
   });
@@ -425,7 +430,7 @@ describe('a user disabled while their socket is being authenticated', () => {
     await sleep(300); // A hears user-disabled through Redis while the socket is still authenticating
     proxy.release();
     const sock = await pending;
-    const closed = await Promise.race([sock.closed, sleep(3000).then(() => undefined)]);
+    const closed = await closedWithin(sock, 3000);
     assert.equal(
       closed?.code,
       CloseCode.USER_DISABLED.code,
