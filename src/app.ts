@@ -169,6 +169,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     presence,
     metrics,
     isShuttingDown,
+    ...(redisBus && { redis: redisBus.publisher }),
     ...(opts.plugins && { plugins: opts.plugins }),
   });
   const wss: WebSocketServer = attachWebSocket({

@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AuthService } from '../auth/auth.service.ts';
 import type { Config } from '../config.ts';
@@ -16,6 +17,7 @@ import type { Store } from '../store/database.ts';
 import type { UserService } from '../users/user.service.ts';
 import { createAuthHooks, type AuthHooks } from './auth-hooks.ts';
 import { frameworkErrors, installErrorHandler } from './error-handler.ts';
+import { registerRateLimit } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { messageRoutes } from './routes/messages.routes.ts';
 import { opsRoutes } from './routes/ops.routes.ts';
@@ -32,6 +34,8 @@ export interface HttpDeps {
   presence: Presence;
   metrics: Metrics;
   isShuttingDown: () => boolean;
+  /** The cluster's Redis, for request quotas shared by every node. */
+  redis?: Redis;
   /** Extra route plugins (the web pages). */
   plugins?: Array<(app: FastifyInstance) => Promise<void>>;
 }
@@ -100,6 +104,10 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  await registerRateLimit(app, {
+    prefix: deps.config.redis.prefix,
+    ...(deps.redis && { redis: deps.redis }),
+  });
 
   const routeDeps: RouteDeps = { ...deps, hooks: createAuthHooks(deps.auth) };
   for (const routes of [authRoutes, userRoutes, messageRoutes, wsRoutes, opsRoutes]) {
