@@ -11,6 +11,7 @@ import type { WebSocketServer } from 'ws';
 import { createAuthService, type AuthService } from './auth/auth.service.ts';
 import { createLoginGuard, createSharedLoginGuard } from './auth/login-guard.ts';
 import { createPasswordHasher } from './auth/password.ts';
+import { pruneTickets } from './auth/ticket.repository.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Bus } from './bus/bus.ts';
 import { createMemoryBus } from './bus/memory-bus.ts';
@@ -116,6 +117,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     hasher,
     guard,
     ticketTtlSec: config.realtime.ticketTtlSec,
+    maxTicketsPerUser: config.realtime.maxTicketsPerUser,
     now,
   });
   const messages = createMessageService({
@@ -190,6 +192,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       try {
         await feed.prune(config.events.retentionSec);
         await messages.pruneIdempotency();
+        await pruneTickets(db, now());
         // Messages whose expiry has been announced: ten batches at most per round.
         for (let i = 0; i < 10; i++) if ((await messages.purgeExpired()) === 0) break;
       } catch (err) {

@@ -63,6 +63,8 @@ export interface Config {
     perMessageDeflate: boolean;
     sendQueueBytes: number;
     ticketTtlSec: number;
+    /** Live WebSocket tickets per user; issuing one more evicts that user's oldest. */
+    maxTicketsPerUser: number;
     shutdownDrainMs: number;
   };
   events: {
@@ -294,6 +296,7 @@ export function loadConfig(env: Env): Config {
       perMessageDeflate: r.bool('SKYPUSH_WS_DEFLATE', false),
       sendQueueBytes: r.int('SKYPUSH_WS_SEND_QUEUE_BYTES', 1_048_576, 1024, 256 * 1_048_576),
       ticketTtlSec: 30,
+      maxTicketsPerUser: r.int('SKYPUSH_MAX_TICKETS_PER_USER', 32, 1, 10_000),
       shutdownDrainMs: r.int('SKYPUSH_SHUTDOWN_DRAIN_MS', 10_000, 0, 600_000),
     },
     events: {

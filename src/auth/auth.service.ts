@@ -11,6 +11,7 @@ import type { LoginResult } from '../api-types.ts';
 import { toUser, type UserService } from '../users/user.service.ts';
 import type { LoginGuard } from './login-guard.ts';
 import { PASSWORD_MAX, type PasswordHasher } from './password.ts';
+import { insertTicket } from './ticket.repository.ts';
 import type { Role, TokenService } from './tokens.ts';
 
 export type { LoginResult } from '../api-types.ts';
@@ -32,6 +33,8 @@ export interface AuthServiceDeps {
   hasher: PasswordHasher;
   guard: LoginGuard;
   ticketTtlSec: number;
+  /** SKYPUSH_MAX_TICKETS_PER_USER: live tickets a user keeps; issuing one more evicts the oldest. */
+  maxTicketsPerUser?: number;
   now?: () => number;
 }
 
@@ -82,17 +85,14 @@ export function createAuthService(deps: AuthServiceDeps) {
     async issueTicket(p: Principal): Promise<{ ticket: string; expiresIn: number }> {
       const ticket = randomBytes(24).toString('base64url');
       const t = now();
-      await db.deleteFrom('ws_tickets').where('expires_at', '<', t).execute();
-      await db
-        .insertInto('ws_tickets')
-        .values({
-          ticket_hash: sha256(ticket),
-          user_id: p.userId,
-          role: p.role,
-          token_exp: p.exp,
-          expires_at: t + deps.ticketTtlSec * 1000,
-        })
-        .execute();
+      const row = {
+        ticket_hash: sha256(ticket),
+        user_id: p.userId,
+        role: p.role,
+        token_exp: p.exp,
+        expires_at: t + deps.ticketTtlSec * 1000,
+      };
+      await insertTicket(db, row, deps.maxTicketsPerUser ?? 32, t);
       return { ticket, expiresIn: deps.ticketTtlSec };
     },
 
