@@ -2,15 +2,13 @@
  * Composition root: builds the store, bus, services, hub and HTTP server from a Config, without
  * listening. `main.ts` listens and traps signals; tests call `createApp` and `listen({port: 0})`.
  */
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
 import { createAuthService, type AuthService } from './auth/auth.service.ts';
 import { createLoginGuard, createSharedLoginGuard } from './auth/login-guard.ts';
 import { createPasswordHasher } from './auth/password.ts';
+import { resolveJwtSecret } from './auth/secret.ts';
 import { pruneTickets } from './auth/ticket.repository.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Bus } from './bus/bus.ts';
@@ -62,22 +60,11 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** The JWT secret: configured, or generated once and kept in the data folder (embedded mode only). */
-export function resolveJwtSecret(config: Config): string {
-  if (config.auth.jwtSecret !== undefined) return config.auth.jwtSecret;
-  if (config.database.sqlitePath === ':memory:') return randomBytes(32).toString('base64url');
-  const file = join(config.dataDir, 'jwt-secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(config.dataDir, { recursive: true });
-  const secret = randomBytes(48).toString('base64url');
-  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
-  return secret;
-}
-
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const logger = createLogger(config.log.level, opts.logStream);
   const now = opts.now ?? Date.now;
+  // Before the store is opened: a bad kept secret stops start-up with nothing to clean up.
+  const jwtSecret = resolveJwtSecret(config);
   const store = openStore(config.database, (message) => logger.warn(message));
   await migrateToLatest(store);
   const metrics = createMetrics();
@@ -97,7 +84,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
 
   const hasher = createPasswordHasher({ N: config.auth.scryptN, concurrency: config.auth.hashConcurrency });
   const tokens = createTokenService({
-    secret: resolveJwtSecret(config),
+    secret: jwtSecret,
     ttlSec: config.auth.tokenTtlSec,
     now,
   });

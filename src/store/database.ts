@@ -2,13 +2,13 @@
  * Database factory: one Kysely instance over better-sqlite3 (embedded default) or a pg pool. Everything
  * above this file is dialect-agnostic; the few places where the dialects must differ ask `store.dialect`.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
 import { startCheckpointer } from './checkpointer.ts';
+import { ensurePrivateDir, preparePrivateDatabase } from './private-files.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -33,7 +33,10 @@ export function openStore(cfg: DatabaseConfig, onWarning?: (message: string) => 
 const CHECKPOINT_MS = 250;
 
 function openSqlite(path: string, onWarning?: (message: string) => void): Store {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    ensurePrivateDir(dirname(path));
+    preparePrivateDatabase(path, onWarning);
+  }
   const sqlite = new SQLite(path);
   // WAL: readers never block the writer. synchronous=NORMAL survives a process crash (SIGKILL) without
   // losing a committed transaction; only an OS crash or power loss can drop the last few.
