@@ -16,6 +16,8 @@ export interface DatabaseConfig {
   sqlitePath?: string;
   poolSize: number;
   statementTimeoutMs: number;
+  /** SQLite: how long a write waits (asynchronously) for another process's write lock; default 5000. */
+  sqliteLockTimeoutMs?: number;
   connectTimeoutMs: number;
 }
 
@@ -260,6 +262,7 @@ export function loadConfig(env: Env): Config {
       poolSize: r.int('SKYPUSH_DB_POOL_SIZE', 10, 1, 1000),
       statementTimeoutMs: r.int('SKYPUSH_DB_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
       connectTimeoutMs: r.int('SKYPUSH_DB_CONNECT_TIMEOUT_MS', 3_000, 100, 600_000),
+      sqliteLockTimeoutMs: r.int('SKYPUSH_SQLITE_LOCK_TIMEOUT_MS', 5_000, 0, 600_000),
     },
     dataDir: r.string(
       'SKYPUSH_DATA_DIR',

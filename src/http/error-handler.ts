@@ -33,7 +33,7 @@ const DB_DOWN_CODES = new Set([
 /** True for errors that mean "the database is unreachable or too slow", not "the request is wrong". */
 export function isDatabaseUnavailable(e: unknown): boolean {
   const err = e as { code?: string; message?: string };
-  if (err?.code && DB_DOWN_CODES.has(err.code)) return true;
+  if (err?.code && (DB_DOWN_CODES.has(err.code) || err.code.startsWith('SQLITE_BUSY'))) return true;
   return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connect ECONNREFUSED/i.test(
     err?.message ?? '',
   );
@@ -61,7 +61,9 @@ export function toAppError(e: unknown): AppError | undefined {
     if (err?.statusCode === 400)
       return new AppError(Errors.MALFORMED_JSON, `request body rejected: ${err.message}`);
   }
-  if (isDatabaseUnavailable(e)) return new AppError(Errors.DATABASE_UNAVAILABLE);
+  // A database outage or a held SQLite write lock is usually over within a second or two.
+  if (isDatabaseUnavailable(e))
+    return new AppError(Errors.DATABASE_UNAVAILABLE, undefined, { headers: { 'retry-after': '1' } });
   if (typeof err?.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
     return new AppError({
       code: err.statusCode,

@@ -4,11 +4,12 @@
  */
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDialectConfig } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
 import { startCheckpointer } from './checkpointer.ts';
 import { ensurePrivateDir, preparePrivateDatabase } from './private-files.ts';
+import { LockWaitSqliteDialect, SQLITE_BUSY_TIMEOUT_MS, type SqliteHandle } from './sqlite-driver.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -25,14 +26,15 @@ const INT8_OID = 20;
 
 /** Opens the database described by `cfg`. Does not run migrations. */
 export function openStore(cfg: DatabaseConfig, onWarning?: (message: string) => void): Store {
-  if (cfg.kind === 'sqlite') return openSqlite(cfg.sqlitePath ?? ':memory:', onWarning);
+  if (cfg.kind === 'sqlite')
+    return openSqlite(cfg.sqlitePath ?? ':memory:', cfg.sqliteLockTimeoutMs ?? 5000, onWarning);
   return openPostgres(cfg);
 }
 
 /** How often the worker thread checkpoints the WAL (store/checkpointer.ts). */
 const CHECKPOINT_MS = 250;
 
-function openSqlite(path: string, onWarning?: (message: string) => void): Store {
+function openSqlite(path: string, lockTimeoutMs: number, onWarning?: (message: string) => void): Store {
   if (path !== ':memory:') {
     ensurePrivateDir(dirname(path));
     preparePrivateDatabase(path, onWarning);
@@ -42,13 +44,16 @@ function openSqlite(path: string, onWarning?: (message: string) => void): Store 
   // losing a committed transaction; only an OS crash or power loss can drop the last few.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('busy_timeout = 5000');
+  // A few milliseconds at most inside SQLite: longer waits for the lock are asynchronous (sqlite-driver.ts).
+  sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   sqlite.pragma('foreign_keys = ON');
   // A large burst may leave a big WAL behind; it is truncated back to this size once checkpointed.
   sqlite.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   const checkpointer =
     path === ':memory:' ? undefined : startCheckpointer(sqlite, path, CHECKPOINT_MS, onWarning);
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const db = new Kysely<DB>({
+    dialect: new LockWaitSqliteDialect({ database: withStatementCache(sqlite), lockTimeoutMs }),
+  });
   return {
     db,
     dialect: 'sqlite',
@@ -73,9 +78,12 @@ const STATEMENT_CACHE_SIZE = 256;
  * statement mid-iteration (nothing here streams), and SQLite re-prepares a statement by itself after a
  * schema change.
  */
-function withStatementCache(sqlite: SQLite.Database): SqliteDialectConfig['database'] {
+function withStatementCache(sqlite: SQLite.Database): SqliteHandle {
   const cache = new Map<string, SQLite.Statement>();
   return {
+    get inTransaction() {
+      return sqlite.inTransaction;
+    },
     close: () => sqlite.close(),
     prepare(text: string) {
       let stmt = cache.get(text);
