@@ -16,6 +16,7 @@ import type { Presence } from '../realtime/presence.ts';
 import type { Store } from '../store/database.ts';
 import type { UserService } from '../users/user.service.ts';
 import { createAuthHooks, type AuthHooks } from './auth-hooks.ts';
+import { clientErrorHandler } from './client-error.ts';
 import { frameworkErrors, installErrorHandler } from './error-handler.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.routes.ts';
@@ -61,6 +62,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     },
     return503OnClosing: true,
     frameworkErrors,
+    clientErrorHandler,
   });
   app.decorateRequest('principal', null);
   // JSON only: a text/plain body is a 415, not a string that fails validation later.
