@@ -11,6 +11,8 @@
  *   (in WAL mode nothing inside it waits for a lock after that), and only the BEGIN is retried;
  * - a statement outside a transaction is its own transaction, and is retried whole;
  * - a SQLITE_BUSY inside a transaction is not retried: the transaction fails and is rolled back.
+ * Between retries the connection is free for other work, so inside Kysely's `db.connection()` (only
+ * the migrator uses it, at start-up) other statements may run between two of its own.
  * See docs/decisions/0006-sqlite-lock-wait.md.
  */
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import { startApp, type TestApp } from '../helpers/app.ts';
+import { connect } from '../helpers/ws-client.ts';
 
 const BETTER_SQLITE3 = createRequire(import.meta.url).resolve('better-sqlite3');
 
@@ -50,6 +51,15 @@ function holdWriteLock(path: string, holdMs: number): Promise<Holder> {
   });
 }
 
+/** Polls `cond` every 5 ms; throws after `ms`. */
+async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`no ${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** Duration of one request, in ms, and its status. */
 async function timed(t: TestApp, method: string, path: string, token?: string) {
   const start = performance.now();
@@ -80,7 +90,9 @@ describe('sqlite: another process holds the write lock', () => {
   });
   after(async () => t.close());
 
-  it('keeps /healthz and reads answering while a send waits, then the send succeeds after release', async () => {
+  it('keeps /healthz, reads and sockets answering while a send waits, then the send succeeds after release', async () => {
+    const sock = await connect(t.wsUrl, { token: bob.token });
+    await sock.waitFor((f) => f.type === 'CONNECTED');
     const holder = await holdWriteLock(t.config.database.sqlitePath as string, 3000);
     const sending = send(t, [bob.id], 'waited');
     let sentAt = 0;
@@ -93,6 +105,9 @@ describe('sqlite: another process holds the write lock', () => {
       const list = await timed(t, 'GET', '/api/v1/messages', bob.token);
       assert.equal(list.status, 200);
       assert.ok(list.ms < 500, `an inbox read took ${list.ms} ms`);
+      sock.send({ type: 'HEARTBEAT', data: { ping: 'pong' }, timestamp: Math.floor(Date.now() / 1000) });
+      const replies = () => sock.frames.filter((f) => f.type === 'HEARTBEAT_REPLY').length;
+      await waitFor(() => replies() === i + 1, 500, 'a HEARTBEAT_REPLY');
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(sentAt, 0, 'the send finished while the lock was held');
@@ -107,6 +122,9 @@ describe('sqlite: another process holds the write lock', () => {
       inbox.body.data.items.map((m) => m.title),
       ['waited'],
     );
+    const pushed = await sock.waitFor((f) => f.type === 'NEW_MESSAGE');
+    assert.equal(pushed.data['title'], 'waited');
+    await sock.close();
   });
 });
 
