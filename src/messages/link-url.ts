@@ -16,6 +16,7 @@ const ALLOWED_CHARS = /^[\x21-\x5b\x5d-\x7e]+$/;
 
 /** Why `link` is not an acceptable linkUrl, or undefined when it is. */
 export function linkUrlProblem(link: string): string | undefined {
+  if (link === '') return 'must not be empty (leave it out or send null)';
   if (!ALLOWED_CHARS.test(link))
     return 'must be printable ASCII without spaces, control characters or backslashes';
   if (link.startsWith('/')) return relativeProblem(link);
@@ -38,7 +39,12 @@ export function linkUrlProblem(link: string): string | undefined {
 
 function relativeProblem(link: string): string | undefined {
   if (link.startsWith('//')) return 'must not start with // (that names another host)';
-  const url = new URL(link, BASE);
+  let url: URL;
+  try {
+    url = new URL(link, BASE);
+  } catch {
+    return 'is not a valid path';
+  }
   if (url.origin !== BASE || `${url.pathname}${url.search}${url.hash}` !== link)
     return 'must be written the way a browser reads it';
   return undefined;

@@ -35,7 +35,7 @@ function fieldError(field: string, message: string): AppError {
  * (400 40001 naming the field), the message cap (413 41301) or targets × bytes (413 41302).
  */
 export function checkSendSize(input: SendInput, distinctTargets: number, limits: SendLimits): number {
-  if (input.linkUrl) {
+  if (typeof input.linkUrl === 'string') {
     const problem = linkUrlProblem(input.linkUrl);
     if (problem) throw fieldError('linkUrl', problem);
   }

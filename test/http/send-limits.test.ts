@@ -87,6 +87,7 @@ for (const dialect of DIALECTS) {
         ' https://example.com/',
         'https:/example.com',
         'http://0x7f.1/',
+        '',
       ];
       await nothingStored(async () => {
         for (const linkUrl of refused) {
