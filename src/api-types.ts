@@ -51,12 +51,17 @@ export interface PatchUserInput {
   displayName?: string;
 }
 
+/**
+ * A send. Sizes are UTF-8 bytes: title ≤ 1,024, linkUrl ≤ 2,048, the whole message ≤ the server's
+ * SKYPUSH_MAX_MESSAGE_BYTES (64 KiB by default), distinct targets × message ≤ SKYPUSH_MAX_SEND_BYTES.
+ */
 export interface SendInput {
   title: string;
   content: string;
   messageType?: string;
   /** 0–9. */
   priority?: number;
+  /** An http(s) URL with a host, or a path starting with a single `/` (docs/API.md, "Links"). */
   linkUrl?: string | null;
   targetType: 'user' | 'all';
   targetIds?: number[];

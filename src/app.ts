@@ -113,6 +113,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     bus,
     nodeId: config.nodeId,
     maxTargets: config.messages.maxTargets,
+    maxMessageBytes: config.messages.maxMessageBytes,
+    maxSendBytes: config.messages.maxSendBytes,
     idempotencyTtlSec: config.messages.idempotencyTtlSec,
     retentionSec: config.messages.retentionSec,
     now,

@@ -53,6 +53,14 @@ export interface Config {
     expirySweepMs: number;
     /** The longest a message lives (its expiresAt is capped at send); undefined: messages without one stay. */
     retentionSec: number | undefined;
+    /** UTF-8 bytes of one message's text (title, content, linkUrl, messageType, later custom data). */
+    maxMessageBytes: number;
+    /** Distinct targets × message bytes one send may ask to deliver. */
+    maxSendBytes: number;
+    /** Sends (and broadcasts) per sender per minute; 0: no limit. */
+    sendRateLimit: number;
+    /** The same for admins, who send for the platform; 0: no limit. */
+    sendRateLimitAdmin: number;
   };
   realtime: {
     allowedOrigins: string[];
@@ -248,6 +256,11 @@ export function loadConfig(env: Env): Config {
     r.problems.push('SKYPUSH_HEARTBEAT_TIMEOUT_MS: must be greater than SKYPUSH_HEARTBEAT_INTERVAL_MS');
   }
   const sqlitePath = db.sqlitePath;
+  const maxMessageBytes = r.int('SKYPUSH_MAX_MESSAGE_BYTES', 65_536, 1024, 1_048_576);
+  const maxSendBytes = r.int('SKYPUSH_MAX_SEND_BYTES', 64 * 1_048_576, 1024, 2 ** 40);
+  if (maxSendBytes < maxMessageBytes) {
+    r.problems.push('SKYPUSH_MAX_SEND_BYTES: must be at least SKYPUSH_MAX_MESSAGE_BYTES');
+  }
 
   const config: Config = {
     nodeId: r.string('SKYPUSH_NODE_ID', `node-${process.pid}-${Math.random().toString(36).slice(2, 8)}`),
@@ -287,6 +300,10 @@ export function loadConfig(env: Env): Config {
         r.raw('SKYPUSH_MESSAGE_RETENTION') === undefined
           ? undefined
           : r.durationSec('SKYPUSH_MESSAGE_RETENTION', 0, 1),
+      maxMessageBytes,
+      maxSendBytes,
+      sendRateLimit: r.int('SKYPUSH_SEND_RATE_LIMIT', 600, 0, 1_000_000),
+      sendRateLimitAdmin: r.int('SKYPUSH_SEND_RATE_LIMIT_ADMIN', 60_000, 0, 10_000_000),
     },
     realtime: {
       allowedOrigins: origins,

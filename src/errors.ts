@@ -39,6 +39,8 @@ export const Errors = Object.freeze({
   USER_ID_TAKEN: spec(40902, 409, 'user id already exists'),
   IDEMPOTENCY_KEY_REUSED: spec(40903, 409, 'idempotency key was used with a different request'),
   BODY_TOO_LARGE: spec(413, 413, 'request body too large'),
+  MESSAGE_TOO_LARGE: spec(41301, 413, 'message larger than SKYPUSH_MAX_MESSAGE_BYTES'),
+  SEND_TOO_LARGE: spec(41302, 413, 'targets × message bytes over SKYPUSH_MAX_SEND_BYTES'),
   UNSUPPORTED_MEDIA_TYPE: spec(415, 415, 'unsupported media type; send application/json'),
   TOO_MANY_REQUESTS: spec(429, 429, 'too many requests'),
   HEADERS_TOO_LARGE: spec(431, 431, 'request headers too large'),

@@ -2,6 +2,7 @@
  * Builds the Fastify app (routes, schemas, envelope, error mapping, OpenAPI at /docs) without listening:
  * tests drive it on port 0; main.ts listens. No business logic lives here.
  */
+import { isUtf8 } from 'node:buffer';
 import { createServer } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -15,7 +16,9 @@ import type { Metrics } from '../metrics.ts';
 import type { Presence } from '../realtime/presence.ts';
 import type { Store } from '../store/database.ts';
 import type { UserService } from '../users/user.service.ts';
+import { AppError, Errors } from '../errors.ts';
 import { createAuthHooks, type AuthHooks } from './auth-hooks.ts';
+import { checkBodyText } from './body-text.ts';
 import { clientErrorHandler } from './client-error.ts';
 import { frameworkErrors, installErrorHandler } from './error-handler.ts';
 import { registerRateLimit } from './rate-limit.ts';
@@ -71,10 +74,21 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   // body" on the routes that take none (PUT …/read, DELETE). Routes with a body still refuse it (40002).
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body.toString();
-    if (text === '' && request.routeOptions.schema?.body === undefined) return done(null, undefined);
-    json(request, text, done);
+  // Text that is not valid Unicode is refused before any route sees it (body-text.ts): raw bytes that
+  // are not UTF-8 here, lone surrogates and over-deep nesting after parsing.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const raw = body as Buffer;
+    if (raw.length === 0 && request.routeOptions.schema?.body === undefined) return done(null, undefined);
+    if (!isUtf8(raw)) return done(new AppError(Errors.MALFORMED_JSON, 'request body is not valid UTF-8'));
+    json(request, raw.toString('utf8'), (err: Error | null, parsed?: unknown) => {
+      if (err) return done(err);
+      try {
+        checkBodyText(parsed);
+      } catch (e) {
+        return done(e as Error);
+      }
+      done(null, parsed);
+    });
   });
   installErrorHandler(app, deps.metrics);
 

@@ -17,6 +17,7 @@ import { decodePageCursor, encodePageCursor } from './cursor.ts';
 import { EXPIRY_CURSOR_KEY } from '../store/migrate.ts';
 import { appendEvents, getMeta, getMetaLocked, setMeta, type NewEvent } from './event-log.ts';
 import * as repo from './message.repository.ts';
+import { checkSendSize } from './send-limits.ts';
 
 export type { InboxItem, SendInput, SendResult } from '../api-types.ts';
 export type ListQuery = InboxQuery;
@@ -67,6 +68,9 @@ export interface MessageServiceDeps {
   bus: Bus;
   nodeId: string;
   maxTargets: number;
+  /** SKYPUSH_MAX_MESSAGE_BYTES and SKYPUSH_MAX_SEND_BYTES (see send-limits.ts). */
+  maxMessageBytes: number;
+  maxSendBytes: number;
   idempotencyTtlSec: number;
   /** SKYPUSH_MESSAGE_RETENTION: the longest a message lives; undefined to keep them. */
   retentionSec?: number | undefined;
@@ -148,6 +152,8 @@ export function createMessageService(deps: MessageServiceDeps) {
         // not, and the whole transaction is rolled back.
         const inserted = await repo.insertInboxRows(trx, messageId, targetIds);
         if (inserted < targetIds.length) {
+          // Only admins (the platform) learn which ids are unknown: anyone else could map the user ids.
+          if (sender.role !== 'admin') throw new AppError(Errors.UNKNOWN_TARGETS);
           const found = await existingUserIds(trx, targetIds);
           const unknown = targetIds.filter((id) => !found.has(id));
           throw new AppError(
@@ -203,6 +209,8 @@ export function createMessageService(deps: MessageServiceDeps) {
         if (n > deps.maxTargets)
           throw new AppError(Errors.TOO_MANY_TARGETS, `at most ${deps.maxTargets} targetIds`);
       }
+      const distinctTargets = input.targetType === 'user' ? new Set(input.targetIds).size : 0;
+      checkSendSize(input, distinctTargets, deps);
       if (input.expiresAt && !(Date.parse(input.expiresAt) > now())) {
         throw new AppError(Errors.VALIDATION_FAILED, 'expiresAt must be a date-time in the future', {
           data: { field: '/expiresAt' },

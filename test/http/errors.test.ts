@@ -128,12 +128,22 @@ for (const dialect of DIALECTS) {
       });
     });
 
-    it('names unknown target ids in a 400 40003', async () => {
+    it('names unknown target ids in a 400 40003 to an admin only', async () => {
       await nothingStored(async () => {
-        const r = await send({ ...valid, targetIds: [501, 9001, 9002] });
+        const r = await raw('POST', '/api/v1/messages/send', {
+          token: t.adminToken,
+          body: JSON.stringify({ ...valid, targetIds: [501, 9001, 9002] }),
+          contentType: 'application/json',
+        });
         const e = assertErrorEnvelope(r, 400, 40003);
         assert.deepEqual(e.data, { unknownIds: [9001, 9002] });
         assert.match(JSON.parse(r.text).message, /9001, 9002/);
+        const generic = assertErrorEnvelope(
+          await send({ ...valid, targetIds: [501, 9001, 9002] }),
+          400,
+          40003,
+        );
+        assert.equal(generic.data, null);
       });
     });
 

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { SendInput } from '../../messages/message.service.ts';
 import { principalOf } from '../auth-hooks.ts';
 import { bearer, envelopeSchema, errorSchema, idParam, ok } from '../envelope.ts';
+import { sendQuota } from '../send-quota.ts';
 import type { RouteDeps } from '../server.ts';
 
 const itemSchema = {
@@ -27,15 +28,18 @@ const itemSchema = {
 
 export async function messageRoutes(
   app: FastifyInstance,
-  { messages, hooks, metrics }: RouteDeps,
+  { messages, hooks, metrics, config }: RouteDeps,
 ): Promise<void> {
   const tags = ['messages'];
   const common = { onRequest: hooks.authenticate };
+  const { maxMessageBytes, sendRateLimit, sendRateLimitAdmin } = config.messages;
+  const quota = sendQuota({ perMinute: sendRateLimit, adminPerMinute: sendRateLimitAdmin });
 
   app.post<{ Body: SendInput; Headers: { 'idempotency-key'?: string } }>(
     '/api/v1/messages/send',
     {
       ...common,
+      ...(quota && { config: { rateLimit: quota } }),
       schema: {
         tags,
         summary: 'Send a message to listed users, or to everyone (admin only)',
@@ -51,11 +55,27 @@ export async function messageRoutes(
           additionalProperties: false,
           required: ['title', 'content', 'targetType'],
           properties: {
-            title: { type: 'string', minLength: 1, maxLength: 200 },
-            content: { type: 'string', maxLength: 20_000 },
+            // maxLength counts UTF-16 units, never more than UTF-8 bytes: a cheap first cut; the byte
+            // caps are checked by the service (messages/send-limits.ts).
+            title: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 1024,
+              description: 'at most 1,024 bytes of UTF-8',
+            },
+            content: {
+              type: 'string',
+              maxLength: maxMessageBytes,
+              description: 'at most SKYPUSH_MAX_MESSAGE_BYTES bytes of UTF-8 with the other fields',
+            },
             messageType: { type: 'string', minLength: 1, maxLength: 50, pattern: '^[A-Za-z0-9_.-]+$' },
             priority: { type: 'integer', minimum: 0, maximum: 9 },
-            linkUrl: { type: ['string', 'null'], maxLength: 2048, pattern: '^(https?://|/)' },
+            linkUrl: {
+              type: ['string', 'null'],
+              maxLength: 2048,
+              description:
+                'an http(s) URL with a host, or a path starting with a single / (messages/link-url.ts)',
+            },
             targetType: { type: 'string', enum: ['user', 'all'] },
             targetIds: {
               type: 'array',
@@ -76,6 +96,8 @@ export async function messageRoutes(
           }),
           400: errorSchema,
           403: errorSchema,
+          413: errorSchema,
+          429: errorSchema,
         },
       },
     },

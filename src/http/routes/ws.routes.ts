@@ -4,13 +4,18 @@ import { AppError, Errors } from '../../errors.ts';
 import { BROADCAST_TYPES, INBOUND_LIMITS } from '../../protocol.ts';
 import { principalOf } from '../auth-hooks.ts';
 import { bearer, envelopeSchema, errorSchema, ok } from '../envelope.ts';
+import { sendQuota } from '../send-quota.ts';
 import type { RouteDeps } from '../server.ts';
 
 export async function wsRoutes(
   app: FastifyInstance,
-  { auth, messages, presence, hooks }: RouteDeps,
+  { auth, messages, presence, hooks, config }: RouteDeps,
 ): Promise<void> {
   const tags = ['websocket'];
+  const quota = sendQuota({
+    perMinute: config.messages.sendRateLimit,
+    adminPerMinute: config.messages.sendRateLimitAdmin,
+  });
 
   app.post(
     '/api/v1/ws/ticket',
@@ -91,6 +96,8 @@ export async function wsRoutes(
     '/api/v1/ws/broadcast',
     {
       onRequest: hooks.requireAdmin,
+      // A broadcast fans out like a send: the same per-sender quota, counted on its own.
+      ...(quota && { config: { rateLimit: quota } }),
       schema: {
         tags,
         summary: 'Push a system notice to every user (admin); durable, replayed on resume',
@@ -114,6 +121,7 @@ export async function wsRoutes(
         response: {
           200: envelopeSchema({ type: 'object', properties: { recipients: { type: ['integer', 'null'] } } }),
           403: errorSchema,
+          429: errorSchema,
         },
       },
     },

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+/** The problems loadConfig reports for `env`; fails the test when it does not throw. */
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    return e.problems;
+  }
+  assert.fail(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('configuration of send quotas and sizes', () => {
+  it('defaults to generous quotas (admins far above users) and 64 KiB messages, 64 MiB per send', () => {
+    const m = loadConfig({}).messages;
+    assert.equal(m.sendRateLimit, 600);
+    assert.equal(m.sendRateLimitAdmin, 60_000);
+    assert.equal(m.maxMessageBytes, 65_536);
+    assert.equal(m.maxSendBytes, 64 * 1_048_576);
+  });
+
+  it('reads the variables, 0 turning a quota off', () => {
+    const m = loadConfig({
+      SKYPUSH_SEND_RATE_LIMIT: '0',
+      SKYPUSH_SEND_RATE_LIMIT_ADMIN: '100',
+      SKYPUSH_MAX_MESSAGE_BYTES: '4096',
+      SKYPUSH_MAX_SEND_BYTES: '4096',
+    }).messages;
+    assert.deepEqual(
+      [m.sendRateLimit, m.sendRateLimitAdmin, m.maxMessageBytes, m.maxSendBytes],
+      [0, 100, 4096, 4096],
+    );
+  });
+
+  const BAD: Array<[string, string]> = [
+    ['SKYPUSH_SEND_RATE_LIMIT', '-1'],
+    ['SKYPUSH_SEND_RATE_LIMIT', 'lots'],
+    ['SKYPUSH_SEND_RATE_LIMIT_ADMIN', '1.5'],
+    ['SKYPUSH_MAX_MESSAGE_BYTES', '100'],
+    ['SKYPUSH_MAX_MESSAGE_BYTES', '2000000'],
+    // Below the default message cap: one largest message to one user could never be sent.
+    ['SKYPUSH_MAX_SEND_BYTES', '2048'],
+  ];
+  for (const [name, value] of BAD) {
+    it(`refuses ${name}=${JSON.stringify(value)} with a message naming the variable`, () => {
+      const found = problems({ [name]: value });
+      assert.equal(found.length, 1, found.join('; '));
+      assert.ok(found[0]?.startsWith(name), found[0]);
+    });
+  }
+});
