@@ -20,7 +20,9 @@ export interface RateLimitDeps {
 export async function registerRateLimit(app: FastifyInstance, deps: RateLimitDeps): Promise<void> {
   await app.register(rateLimit, {
     global: false,
-    // The in-memory store is an LRU: a flood of distinct keys evicts old ones instead of growing.
+    // The in-memory store is an LRU: a flood of distinct keys evicts old ones instead of growing. A route
+    // with its own `config.rateLimit` gets a store of its own and must set `cache` there too (the plugin
+    // does not pass this one on; its default is 5,000 keys).
     cache: 100_000,
     ...(deps.redis && { redis: deps.redis, nameSpace: `${deps.prefix}rl:` }),
     skipOnError: true,
