@@ -62,6 +62,16 @@ export function serveAsPlainRequest(
     server.emit('connection', socket);
   };
   const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (pending && !pending.writableFinished) pending.once('finish', handBack);
-  else handBack();
+  if (!pending || pending.writableFinished) return handBack();
+  // Node took its own 'error' listener off the socket when it emitted 'upgrade': until the handover, a
+  // reset by the peer would be an 'error' event nobody listens to, which takes the process down.
+  socket.on('error', destroySocket);
+  pending.once('finish', () => {
+    socket.off('error', destroySocket);
+    handBack();
+  });
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }

@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createConnection } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { CloseCode, FrameErrorCode, INBOUND_LIMITS } from '../../src/protocol.ts';
 import { api, loginAdmin, startNode, type NodeProcess } from '../helpers/node-process.ts';
-import { mintToken } from '../helpers/realtime.ts';
+import { mintToken, sleep } from '../helpers/realtime.ts';
 import { connect } from '../helpers/ws-client.ts';
 import { PACKET_1, deepHeartbeat, maskedFrame, openRaw, rawHttp, type RawWs } from './raw.ts';
 
@@ -172,6 +173,24 @@ describe('attack packets against a real server process', () => {
     assert.equal(ws.closeCode(), CloseCode.UNSUPPORTED_DATA.code);
     assert.deepEqual(errorsOf(ws), []);
     ws.socket.destroy();
+    await stillServing();
+  });
+
+  it('survives a reset while an upgrade offer waits behind a slow pipelined request', async () => {
+    // The login's password hash takes a while; the h2c offer queued behind it waits for its response,
+    // and the peer resets the connection meanwhile.
+    const login = JSON.stringify({ username: 'admin', password: 'not-the-password' });
+    const sock = createConnection(Number(new URL(node.url).port), '127.0.0.1');
+    sock.on('error', () => {});
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(
+      `POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${login.length}\r\n\r\n${login}` +
+        'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+    );
+    await sleep(50);
+    sock.resetAndDestroy();
+    await sleep(1500); // the hash finishes and its answer meets the reset socket
     await stillServing();
   });
 
