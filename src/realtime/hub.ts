@@ -586,7 +586,12 @@ export class Hub implements Presence {
     this.corked = [];
     for (const c of corked) {
       c.corkedBacklog = -1;
-      this.served(c, () => (c.socket as unknown as { _socket?: { uncork(): void } })._socket?.uncork());
+      // Inline rather than served(): no closure per socket on the fan-out path.
+      try {
+        (c.socket as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+      } catch (err) {
+        this.failed(c, err);
+      }
     }
     if (corked.length >= LARGE_FANOUT) this.busyUntil = performance.now() + BUSY_MS;
   }
