@@ -6,11 +6,41 @@
  *   skypush user add --username NAME [--password PW] [--role admin|user] [--display-name NAME] [--id N]
  */
 import { parseArgs } from 'node:util';
-import { createApp } from './app.ts';
+import { createApp, type App } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openStore } from './store/database.ts';
 import { migrateToLatest } from './store/migrate.ts';
 import { webPages } from './web/pages.ts';
+
+/** How long a fatal error leaves the graceful close before the process exits anyway. */
+const FATAL_CLOSE_MS = 5_000;
+
+/**
+ * The tripwire (docs/OPERATIONS.md, "Fatal errors"): an error that reached the process is a bug that
+ * escaped every handler, and the state it leaves is unknown. Log it at fatal with its stack, stop
+ * accepting, close what can be closed within FATAL_CLOSE_MS (WebSockets get 1012, so clients
+ * reconnect elsewhere), and exit 1 so the supervisor starts a clean process. The log lines are
+ * recognisable ("uncaught exception" / "unhandled rejection"): tests assert that input never makes one.
+ */
+function installTripwire(app: App): void {
+  let tripped = false;
+  const fatal = (msg: string, err: unknown) => {
+    app.logger.fatal({ err, pid: process.pid }, msg);
+    if (tripped) return;
+    tripped = true;
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), FATAL_CLOSE_MS);
+    app.close().then(
+      () => process.exit(1),
+      (closeErr: unknown) => {
+        app.logger.error({ err: closeErr }, 'shutdown after a fatal error failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('uncaughtException', (err) => fatal('uncaught exception', err));
+  process.on('unhandledRejection', (reason) => fatal('unhandled rejection', reason));
+}
 
 function fail(message: string, code = 1): never {
   console.error(`skypush: ${message}`);
@@ -19,6 +49,7 @@ function fail(message: string, code = 1): never {
 
 async function serve(config: Config): Promise<void> {
   const app = await createApp(config, { plugins: [webPages] });
+  installTripwire(app);
   const { generatedPassword } = await app.bootstrap();
   if (generatedPassword !== undefined) {
     // Printed once, on stdout only, never through the logger.

@@ -99,6 +99,10 @@ export const FrameErrorCode = {
   UNKNOWN_TYPE: 'UNKNOWN_TYPE',
   TYPE_TOO_LONG: 'TYPE_TOO_LONG',
   DATA_TOO_LARGE: 'DATA_TOO_LARGE',
+  /** The frame's JSON nests deeper than INBOUND_LIMITS.maxDepth (checked before it is parsed). */
+  TOO_DEEP: 'TOO_DEEP',
+  /** `data` has the wrong JSON type for the frame's `type` (HEARTBEAT and HEARTBEAT_REPLY need an object). */
+  BAD_DATA: 'BAD_DATA',
   RATE_LIMITED: 'RATE_LIMITED',
 } as const;
 export type FrameErrorCode = (typeof FrameErrorCode)[keyof typeof FrameErrorCode];
@@ -141,5 +145,9 @@ export function closeAction(code: number): CloseAction {
   return 'backoff';
 }
 
-/** Limits on inbound frames (seed section 7). */
-export const INBOUND_LIMITS = Object.freeze({ maxTypeLength: 50, maxDataBytes: 10 * 1024 });
+/**
+ * Limits on inbound frames (seed section 7), checked on the raw text before it is parsed: `data` as
+ * sent (bytes from its first to its last character) and the nesting of the whole frame, the envelope
+ * object counting as level 1.
+ */
+export const INBOUND_LIMITS = Object.freeze({ maxTypeLength: 50, maxDataBytes: 10 * 1024, maxDepth: 16 });

@@ -4,6 +4,7 @@
  */
 import * as ws from 'ws';
 import { FrameErrorCode, INBOUND_LIMITS, InboundType, type FrameType } from '../protocol.ts';
+import { scanJson } from './json-shape.ts';
 
 type FrameFn = (
   data: Buffer,
@@ -49,39 +50,40 @@ export type Inbound =
 
 const INBOUND = new Set<string>(Object.values(InboundType));
 
-/** Validates a client frame: JSON object, known `type` (≤ 50 chars), `data` ≤ 10 KB. */
-export function parseInbound(text: string): Inbound {
+const refuse = (code: FrameErrorCode, message: string): Inbound => ({ ok: false, code, message });
+
+/**
+ * Validates a client frame. Before parsing, from the raw bytes: nesting ≤ maxDepth and `data` ≤
+ * maxDataBytes as sent (never measured by re-serialising: that recursion is what a deep frame
+ * overflows). After: a JSON object with a known string `type` (≤ 50 chars) and, for the heartbeat
+ * types, `data` that is an object, null or absent (the seed's clients send {"ping"/"pong": …}).
+ */
+export function parseInbound(raw: Buffer | string): Inbound {
+  const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
+  const shape = scanJson(bytes, INBOUND_LIMITS.maxDepth);
+  if (shape.tooDeep)
+    return refuse(FrameErrorCode.TOO_DEEP, `frame nests deeper than ${INBOUND_LIMITS.maxDepth} levels`);
+  if (shape.dataBytes > INBOUND_LIMITS.maxDataBytes)
+    return refuse(FrameErrorCode.DATA_TOO_LARGE, `data is larger than ${INBOUND_LIMITS.maxDataBytes} bytes`);
   let v: unknown;
   try {
-    v = JSON.parse(text);
+    v = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch {
-    return { ok: false, code: FrameErrorCode.BAD_JSON, message: 'frame is not valid JSON' };
+    return refuse(FrameErrorCode.BAD_JSON, 'frame is not valid JSON');
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    return { ok: false, code: FrameErrorCode.BAD_FRAME, message: 'frame must be a JSON object {type, data}' };
-  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return refuse(FrameErrorCode.BAD_FRAME, 'frame must be a JSON object {type, data}');
   const { type, data } = v as { type?: unknown; data?: unknown };
-  if (typeof type !== 'string')
-    return { ok: false, code: FrameErrorCode.BAD_FRAME, message: 'frame needs a string "type"' };
-  if (type.length > INBOUND_LIMITS.maxTypeLength) {
-    return {
-      ok: false,
-      code: FrameErrorCode.TYPE_TOO_LONG,
-      message: `type is longer than ${INBOUND_LIMITS.maxTypeLength} characters`,
-    };
-  }
-  if (data !== undefined && Buffer.byteLength(JSON.stringify(data)) > INBOUND_LIMITS.maxDataBytes) {
-    return {
-      ok: false,
-      code: FrameErrorCode.DATA_TOO_LARGE,
-      message: `data is larger than ${INBOUND_LIMITS.maxDataBytes} bytes`,
-    };
-  }
+  if (typeof type !== 'string') return refuse(FrameErrorCode.BAD_FRAME, 'frame needs a string "type"');
+  if (type.length > INBOUND_LIMITS.maxTypeLength)
+    return refuse(
+      FrameErrorCode.TYPE_TOO_LONG,
+      `type is longer than ${INBOUND_LIMITS.maxTypeLength} characters`,
+    );
   if (!INBOUND.has(type))
-    return {
-      ok: false,
-      code: FrameErrorCode.UNKNOWN_TYPE,
-      message: `unknown frame type ${JSON.stringify(type.slice(0, 50))}`,
-    };
+    return refuse(FrameErrorCode.UNKNOWN_TYPE, `unknown frame type ${JSON.stringify(type.slice(0, 50))}`);
+  // Every inbound type so far is a heartbeat: its data is an object, or null/absent.
+  if (data !== undefined && data !== null && (typeof data !== 'object' || Array.isArray(data)))
+    return refuse(FrameErrorCode.BAD_DATA, `${type} data must be a JSON object`);
   return { ok: true, type: type as InboundType, data };
 }

@@ -68,6 +68,9 @@ const SMALL_FRAME = 256;
 /** How long a user-disabled is remembered for sockets whose authentication was under way (attach). */
 const DISABLED_MEMORY_MS = 120_000;
 
+/** An error's message for a warning line, whatever was thrown (a rejection may carry no Error at all). */
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 export interface HubDeps {
   source: EventSource;
   bus: Bus;
@@ -126,11 +129,12 @@ export class Hub implements Presence {
   async start(): Promise<void> {
     this.epoch = await this.deps.source.epoch();
     this.tailSeq = await this.deps.source.head();
-    this.unsubscribe.push(this.deps.bus.subscribe((m) => this.onBus(m)));
+    // Bus and timer callbacks log their own failures and carry on: nothing reaches the process handlers.
+    this.unsubscribe.push(this.deps.bus.subscribe((m) => this.guarded('bus message', () => this.onBus(m))));
     this.unsubscribe.push(
       this.deps.bus.onReconnect(() => {
-        void this.pump();
-        void this.recheckDisabled();
+        this.background(this.pump(), 'event log read');
+        this.background(this.recheckDisabled(), 'disabled-user re-check');
       }),
     );
     const hb = this.deps.realtime.heartbeatIntervalMs;
@@ -138,9 +142,15 @@ export class Hub implements Presence {
     // (10k connections at a 30 s interval: ~30 per 100 ms tick, not ~330 at once every second).
     const period = Math.max(20, Math.min(1000, Math.floor(hb / 4)));
     this.sweepSlices = Math.max(1, Math.min(SWEEP_SLICES, Math.floor(period / 20)));
-    this.sweepTimer = setInterval(() => this.sweep(), Math.floor(period / this.sweepSlices));
+    this.sweepTimer = setInterval(
+      () => this.guarded('sweep', () => this.sweep()),
+      Math.floor(period / this.sweepSlices),
+    );
     this.sweepTimer.unref();
-    this.pollTimer = setInterval(() => this.pump(), this.deps.events.pollIntervalMs);
+    this.pollTimer = setInterval(
+      () => this.background(this.pump(), 'event log read'),
+      this.deps.events.pollIntervalMs,
+    );
     this.pollTimer.unref();
   }
 
@@ -197,30 +207,35 @@ export class Hub implements Presence {
       realtime.heartbeatIntervalMs,
       realtime.inboundRateLimit,
     );
-    // Registration and reading tailSeq happen in the same synchronous step (see the file comment).
-    const upto = this.tailSeq;
-    this.register(c);
-    metrics.wsConnects.inc();
-    ws.on('message', (raw, isBinary) => this.onFrame(c, raw as Buffer, isBinary));
-    ws.on('pong', () => {
-      c.lastSeen = this.now();
-    });
-    ws.on('close', (code) => this.unregister(c, code));
-    ws.on('error', (err) => {
-      // ws has already started closing with its own code; stop writing and let the sweep reap it.
-      const code = wsErrorCloseCode(err);
-      if (code !== undefined && c.state !== 'closing') {
-        c.state = 'closing';
-        c.closingSince = this.now();
-        c.closeCode = code;
-      }
-      this.deps.logger.debug({ err: { message: err.message }, connectionId: c.id }, 'socket error');
-    });
-    const disabledAt = this.disabledAt.get(c.userId);
-    if (disabledAt !== undefined && disabledAt >= authStartedAt)
-      return this.close(c, CloseCode.USER_DISABLED);
-
+    // Each listener client input reaches handles its own failure: it closes this connection (1011).
+    ws.on('message', (raw, isBinary) => this.served(c, () => this.onFrame(c, raw as Buffer, isBinary)));
+    ws.on('pong', () =>
+      this.served(c, () => {
+        c.lastSeen = this.now();
+      }),
+    );
+    ws.on('close', (code) => this.served(c, () => this.unregister(c, code)));
+    ws.on('error', (err) =>
+      this.served(c, () => {
+        // ws has already started closing with its own code; stop writing and let the sweep reap it.
+        const code = wsErrorCloseCode(err);
+        if (code !== undefined && c.state !== 'closing') {
+          c.state = 'closing';
+          c.closingSince = this.now();
+          c.closeCode = code;
+        }
+        this.deps.logger.debug({ err: { message: err.message }, connectionId: c.id }, 'socket error');
+      }),
+    );
     try {
+      // Registration and reading tailSeq happen in the same synchronous step (see the file comment).
+      const upto = this.tailSeq;
+      this.register(c);
+      metrics.wsConnects.inc();
+      const disabledAt = this.disabledAt.get(c.userId);
+      if (disabledAt !== undefined && disabledAt >= authStartedAt)
+        return this.close(c, CloseCode.USER_DISABLED);
+
       let replay: HubEvent[] = [];
       let resume: ConnectedPayload['resume'];
       let resync: { reason: string } | undefined;
@@ -270,7 +285,7 @@ export class Hub implements Presence {
       for (const p of c.pending) this.deliver(c, p.seq, p.frame);
       c.pending = [];
       c.pendingBytes = 0;
-      if (c.countStale) void this.refreshCounts(new Set([c.userId]));
+      if (c.countStale) this.background(this.refreshCounts(new Set([c.userId])), 'unread count refresh');
     } catch (err) {
       this.deps.logger.error({ err, connectionId: c.id }, 'connection setup failed');
       this.close(c, CloseCode.INTERNAL_ERROR);
@@ -288,7 +303,11 @@ export class Hub implements Presence {
       const counts = new Promise<Map<number, number>>((resolve, reject) =>
         setImmediate(() => {
           if (this.countBatch === batch) this.countBatch = undefined;
-          this.deps.source.unreadCounts([...ids]).then(resolve, reject);
+          try {
+            this.deps.source.unreadCounts([...ids]).then(resolve, reject);
+          } catch (err) {
+            reject(err);
+          }
         }),
       );
       batch = this.countBatch = { ids, counts };
@@ -338,10 +357,15 @@ export class Hub implements Presence {
     return new Promise((resolve) => {
       const started = this.now();
       const check = () => {
-        if (c.state === 'closing') finish(false);
-        else if (c.socket.bufferedAmount <= below) finish(true);
-        else if (this.now() - started > this.deps.realtime.heartbeatTimeoutMs) {
-          this.slowConsumer(c);
+        try {
+          if (c.state === 'closing') finish(false);
+          else if (c.socket.bufferedAmount <= below) finish(true);
+          else if (this.now() - started > this.deps.realtime.heartbeatTimeoutMs) {
+            this.slowConsumer(c);
+            finish(false);
+          }
+        } catch (err) {
+          this.failed(c, err);
           finish(false);
         }
       };
@@ -423,7 +447,7 @@ export class Hub implements Presence {
     } catch (err) {
       // The store is unreachable: keep tailSeq; the next wake-up or poll retries from the same place.
       if (!this.readFailing)
-        this.deps.logger.warn({ err: { message: (err as Error).message } }, 'event log read failed');
+        this.deps.logger.warn({ err: { message: messageOf(err) } }, 'event log read failed');
       this.readFailing = true;
     } finally {
       this.pumping = false;
@@ -439,14 +463,14 @@ export class Hub implements Presence {
    */
   private wake(): void {
     if (performance.now() >= this.busyUntil) {
-      void this.pump();
+      this.background(this.pump(), 'event log read');
       return;
     }
     if (this.wakePending) return;
     this.wakePending = true;
     setTimeout(() => {
       this.wakePending = false;
-      void this.pump();
+      this.background(this.pump(), 'event log read');
     }, BATCH_WINDOW_MS);
   }
 
@@ -533,12 +557,18 @@ export class Hub implements Presence {
       this.deps.metrics.framesDropped.inc();
       return false;
     }
-    if (coalesce && c.corkedBacklog < 0) this.cork(c, backlog);
-    if (typeof frame === 'string') ws.send(frame);
-    // The frame built once goes out as is: nothing per socket but the write (as Socket.IO broadcasts do).
-    else if (this.rawFrames && ws.readyState === OPEN)
-      (ws as unknown as RawSender)._sender.sendFrame([frame.wire]);
-    else ws.send(frame.text, TEXT);
+    // A failing write closes this connection alone; the fan-out goes on to the others.
+    try {
+      if (coalesce && c.corkedBacklog < 0) this.cork(c, backlog);
+      if (typeof frame === 'string') ws.send(frame);
+      // The frame built once goes out as is: nothing per socket but the write (as Socket.IO broadcasts do).
+      else if (this.rawFrames && ws.readyState === OPEN)
+        (ws as unknown as RawSender)._sender.sendFrame([frame.wire]);
+      else ws.send(frame.text, TEXT);
+    } catch (err) {
+      this.failed(c, err);
+      return false;
+    }
     return true;
   }
 
@@ -556,7 +586,12 @@ export class Hub implements Presence {
     this.corked = [];
     for (const c of corked) {
       c.corkedBacklog = -1;
-      (c.socket as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+      // Inline rather than served(): no closure per socket on the fan-out path.
+      try {
+        (c.socket as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+      } catch (err) {
+        this.failed(c, err);
+      }
     }
     if (corked.length >= LARGE_FANOUT) this.busyUntil = performance.now() + BUSY_MS;
   }
@@ -577,7 +612,7 @@ export class Hub implements Presence {
     // The answer to a heartbeat of ours is free: a short interval must not push clients over the limit.
     let msg: Inbound | undefined;
     if (c.repliesOwed > 0 && raw.length <= SMALL_FRAME) {
-      msg = parseInbound(raw.toString('utf8'));
+      msg = parseInbound(raw);
       if (msg.ok && msg.type === InboundType.HEARTBEAT_REPLY) {
         c.repliesOwed--;
         return;
@@ -597,7 +632,8 @@ export class Hub implements Presence {
         );
       return;
     }
-    msg ??= parseInbound(raw.toString('utf8'));
+    // Bounded before it is parsed (size of data, nesting): see codec.ts.
+    msg ??= parseInbound(raw);
     if (!msg.ok) {
       if (++c.invalidFrames >= MAX_STRIKES) return this.close(c, CloseCode.PROTOCOL_ERROR);
       if (c.state === 'live')
@@ -633,31 +669,36 @@ export class Hub implements Presence {
         break;
       }
       const c = next.value;
-      if (c.state === 'closing') {
-        if (now - c.closingSince > CLOSE_GRACE_MS) c.socket.terminate();
-        continue;
-      }
-      if (now - c.lastSeen > heartbeatTimeoutMs) {
-        this.close(c, CloseCode.HEARTBEAT_TIMEOUT);
-        continue;
-      }
-      if (c.exp * 1000 <= now) {
-        this.close(c, CloseCode.TOKEN_EXPIRED);
-        continue;
-      }
-      if (now >= c.nextHeartbeatAt && c.state === 'live') {
-        c.nextHeartbeatAt = now + heartbeatIntervalMs;
-        // The heartbeat carries the position the connection is caught up to, so idle clients' cursors
-        // advance too.
-        const frame =
-          c.lastSeq > this.tailSeq
-            ? encodeFrame(FrameType.HEARTBEAT, { ping: 'pong' }, this.cursor(c.lastSeq), now)
-            : (heartbeat ??= new WireFrame(
-                encodeFrame(FrameType.HEARTBEAT, { ping: 'pong' }, this.cursor(this.tailSeq), now),
-              ));
-        this.send(c, frame);
-        c.socket.ping();
-        c.repliesOwed = Math.min(c.repliesOwed + 1, 2);
+      // One connection's failure closes it alone (1011); the round goes on to the others.
+      try {
+        if (c.state === 'closing') {
+          if (now - c.closingSince > CLOSE_GRACE_MS) c.socket.terminate();
+          continue;
+        }
+        if (now - c.lastSeen > heartbeatTimeoutMs) {
+          this.close(c, CloseCode.HEARTBEAT_TIMEOUT);
+          continue;
+        }
+        if (c.exp * 1000 <= now) {
+          this.close(c, CloseCode.TOKEN_EXPIRED);
+          continue;
+        }
+        if (now >= c.nextHeartbeatAt && c.state === 'live') {
+          c.nextHeartbeatAt = now + heartbeatIntervalMs;
+          // The heartbeat carries the position the connection is caught up to, so idle clients' cursors
+          // advance too.
+          const frame =
+            c.lastSeq > this.tailSeq
+              ? encodeFrame(FrameType.HEARTBEAT, { ping: 'pong' }, this.cursor(c.lastSeq), now)
+              : (heartbeat ??= new WireFrame(
+                  encodeFrame(FrameType.HEARTBEAT, { ping: 'pong' }, this.cursor(this.tailSeq), now),
+                ));
+          this.send(c, frame);
+          c.socket.ping();
+          c.repliesOwed = Math.min(c.repliesOwed + 1, 2);
+        }
+      } catch (err) {
+        this.failed(c, err);
       }
     }
   }
@@ -692,10 +733,7 @@ export class Hub implements Presence {
           'closed sockets of users disabled during a bus gap',
         );
     } catch (err) {
-      this.deps.logger.warn(
-        { err: { message: (err as Error).message } },
-        'could not re-check disabled users',
-      );
+      this.deps.logger.warn({ err: { message: messageOf(err) } }, 'could not re-check disabled users');
     }
   }
 
@@ -715,6 +753,41 @@ export class Hub implements Presence {
     clearInterval(this.pollTimer);
     for (const u of this.unsubscribe) u();
     this.unsubscribe = [];
+  }
+
+  // ---- failure containment (STYLE 19: errors stay with the client that caused them) ----------------
+
+  /** Runs `fn` on behalf of connection `c`: a throw is logged and closes `c` alone, with 1011. */
+  private served(c: Connection, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.failed(c, err);
+    }
+  }
+
+  /** A bug met while serving `c`: logged with the connection id (never its credentials); `c` closes 1011. */
+  private failed(c: Connection, err: unknown): void {
+    try {
+      this.deps.logger.error({ err, connectionId: c.id, userId: c.userId }, 'connection handler failed');
+      this.close(c, CloseCode.INTERNAL_ERROR);
+    } catch {
+      c.socket.terminate();
+    }
+  }
+
+  /** Runs a timer's or the bus's callback: a throw is logged, and the next call runs as usual. */
+  private guarded(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.deps.logger.error({ err }, `${what} failed`);
+    }
+  }
+
+  /** A promise nobody awaits: a rejection is logged, never left unhandled. */
+  private background(p: Promise<unknown>, what: string): void {
+    p.catch((err: unknown) => this.deps.logger.error({ err }, `${what} failed`));
   }
 
   // ---- presence ----------------------------------------------------------------------------------

@@ -34,7 +34,10 @@ export class RedisPresence implements Presence {
 
   async start(): Promise<void> {
     await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), Math.max(100, Math.floor(this.o.ttlMs / 3)));
+    // refresh() catches Redis failures itself; this catch covers anything else, so a bug is logged, not fatal.
+    const tick = () =>
+      this.refresh().catch((err: unknown) => this.o.logger.error({ err }, 'presence refresh failed'));
+    this.timer = setInterval(tick, Math.max(100, Math.floor(this.o.ttlMs / 3)));
     this.timer.unref();
   }
 

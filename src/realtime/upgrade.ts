@@ -14,6 +14,7 @@ import { redactUrl } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { SUBPROTOCOL } from '../protocol.ts';
 import type { Hub } from './hub.ts';
+import { offersWebSocket, serveAsPlainRequest } from './plain-upgrade.ts';
 
 export const WS_PATH = '/api/v1/ws/messages';
 
@@ -30,10 +31,32 @@ export interface UpgradeDeps {
   now?: () => number;
 }
 
+/** The path and query of an origin-form request target (`/path?query`). */
+export interface Target {
+  pathname: string;
+  searchParams: URLSearchParams;
+}
+
+/**
+ * Splits the request target without a URL parser, so it cannot throw: `new URL('//a:99999/', base)`
+ * reads `a:99999` as a host and throws. Only origin-form is accepted here: undefined for anything that
+ * does not start with exactly one `/` (absolute-form, authority-form, `*`, `//host…`).
+ */
+export function parseTarget(raw: string | undefined): Target | undefined {
+  if (raw === undefined || !raw.startsWith('/') || raw.startsWith('//')) return undefined;
+  const hash = raw.indexOf('#');
+  const target = hash < 0 ? raw : raw.slice(0, hash);
+  const q = target.indexOf('?');
+  return {
+    pathname: q < 0 ? target : target.slice(0, q),
+    searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)),
+  };
+}
+
 /** Where the caller's credentials came from; the first present one wins, in this order. */
 export function credentialsOf(
   req: IncomingMessage,
-  url: URL,
+  url: Pick<Target, 'searchParams'>,
 ): { kind: 'ticket' | 'token'; value: string } | undefined {
   const ticket = url.searchParams.get('ticket');
   if (ticket) return { kind: 'ticket', value: ticket };
@@ -77,7 +100,7 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-function refuse(socket: Duplex, e: AppError): void {
+function writeRefusal(socket: Duplex, e: AppError): void {
   const body = JSON.stringify({ code: e.code, message: e.message, data: e.data });
   const headers = [
     `HTTP/1.1 ${e.status} ${STATUS_TEXT[e.status] ?? 'Error'}`,
@@ -88,6 +111,15 @@ function refuse(socket: Duplex, e: AppError): void {
   ];
   if (socket.writable) socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
   else socket.destroy();
+}
+
+/** Answers `e` on `socket` and closes it; if even that fails, the socket is destroyed. */
+function refuse(socket: Duplex, e: AppError): void {
+  try {
+    writeRefusal(socket, e);
+  } catch {
+    socket.destroy();
+  }
 }
 
 function destroySocket(this: Duplex): void {
@@ -106,7 +138,7 @@ export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 
-  async function authenticate(req: IncomingMessage, url: URL): Promise<Principal> {
+  async function authenticate(req: IncomingMessage, url: Target): Promise<Principal> {
     const cred = credentialsOf(req, url);
     if (!cred)
       throw new AppError(
@@ -120,52 +152,86 @@ export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
     return principal;
   }
 
-  deps.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  /** Refuses this socket alone: an AppError as is; anything else is a bug, logged and answered 500. */
+  function fail(req: IncomingMessage, socket: Duplex, e: unknown): void {
+    const err = e instanceof AppError ? e : new AppError(Errors.INTERNAL);
+    if (!(e instanceof AppError)) logger.error({ err: e, url: redactUrl(String(req.url)) }, 'upgrade failed');
+    metrics.wsRejects.inc({ status: String(err.status) });
+    refuse(socket, err);
+  }
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Not a WebSocket offer (`Upgrade: h2c` from curl --http2): an ordinary request for Fastify.
+    if (!offersWebSocket(req)) return serveAsPlainRequest(deps.server, req, socket, head);
     // A shared function, not a closure: a closure would keep this scope (req, its headers, url, head)
     // alive for as long as the socket lives, ~1.5 KB per idle connection.
     socket.on('error', destroySocket);
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const fail = (e: unknown) => {
-      const err = e instanceof AppError ? e : new AppError(Errors.INTERNAL);
-      if (!(e instanceof AppError)) logger.error({ err: e, url: redactUrl(req.url ?? '') }, 'upgrade failed');
-      metrics.wsRejects.inc({ status: String(err.status) });
-      refuse(socket, err);
-    };
-    if (url.pathname !== WS_PATH) return fail(new AppError(Errors.NOT_FOUND, 'no WebSocket endpoint here'));
+    const url = parseTarget(req.url);
+    if (url === undefined)
+      return fail(req, socket, new AppError(Errors.BAD_REQUEST, 'malformed request target'));
+    if (url.pathname !== WS_PATH)
+      return fail(req, socket, new AppError(Errors.NOT_FOUND, 'no WebSocket endpoint here'));
     if (deps.isShuttingDown())
-      return fail(new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } }));
+      return fail(
+        req,
+        socket,
+        new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } }),
+      );
     if (!originAllowed(req.headers.origin, req.headers.host, realtime.allowedOrigins))
-      return fail(new AppError(Errors.ORIGIN_NOT_ALLOWED));
+      return fail(req, socket, new AppError(Errors.ORIGIN_NOT_ALLOWED));
 
     const since = url.searchParams.get('since') ?? undefined;
-    void (async () => {
+    admit(req, socket, head, url, since).catch((e: unknown) => fail(req, socket, e));
+  }
+
+  /** Cursor, credentials, shutdown and caps, then the handshake. Rejects with what refuses the socket. */
+  async function admit(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    url: Target,
+    since: string | undefined,
+  ): Promise<void> {
+    if (since !== undefined) deps.checkCursor(since);
+    // Before the user row is read: the hub closes the socket if the user is disabled after this.
+    const authStartedAt = performance.now();
+    const principal = await authenticate(req, url);
+    if (deps.isShuttingDown())
+      throw new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } });
+    const slot = hub.reserve(principal.userId);
+    if (!slot.ok) {
+      throw slot.reason === 'node-full'
+        ? new AppError(Errors.SERVER_FULL, undefined, { headers: { 'Retry-After': '10' } })
+        : new AppError(Errors.TOO_MANY_CONNECTIONS_USER, undefined, { headers: { 'Retry-After': '30' } });
+    }
+    // handleUpgrade answers a bad handshake itself without calling back: free the slot on close too.
+    socket.once('close', slot.release);
+    if (socket.destroyed) return slot.release();
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      slot.release();
+      // ws has its own listeners on the socket from now on.
+      socket.removeListener('close', slot.release);
+      socket.removeListener('error', destroySocket);
+      hub.attach(ws, principal, since, authStartedAt).catch((err: unknown) => {
+        // attach closes the connection itself on a failure it catches; this is for anything it missed.
+        logger.error({ err }, 'connection setup failed');
+        ws.terminate();
+      });
+    });
+  }
+
+  // Everything the listener does is guarded: whatever a request triggers refuses that socket alone
+  // (400/404/… with the envelope, or 500 and a log line for a bug) and never reaches the process.
+  deps.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    try {
+      onUpgrade(req, socket, head);
+    } catch (e) {
       try {
-        if (since !== undefined) deps.checkCursor(since);
-        // Before the user row is read: the hub closes the socket if the user is disabled after this.
-        const authStartedAt = performance.now();
-        const principal = await authenticate(req, url);
-        if (deps.isShuttingDown())
-          throw new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } });
-        const slot = hub.reserve(principal.userId);
-        if (!slot.ok) {
-          throw slot.reason === 'node-full'
-            ? new AppError(Errors.SERVER_FULL, undefined, { headers: { 'Retry-After': '10' } })
-            : new AppError(Errors.TOO_MANY_CONNECTIONS_USER, undefined, { headers: { 'Retry-After': '30' } });
-        }
-        // handleUpgrade answers a bad handshake itself without calling back: free the slot on close too.
-        socket.once('close', slot.release);
-        if (socket.destroyed) return slot.release();
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          slot.release();
-          // ws has its own listeners on the socket from now on.
-          socket.removeListener('close', slot.release);
-          socket.removeListener('error', destroySocket);
-          void hub.attach(ws, principal, since, authStartedAt);
-        });
-      } catch (e) {
-        fail(e);
+        fail(req, socket, e);
+      } catch {
+        socket.destroy();
       }
-    })();
+    }
   });
   return wss;
 }

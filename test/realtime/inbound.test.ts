@@ -133,6 +133,12 @@ describe('inbound: malformed and oversized frames', () => {
       FrameErrorCode.DATA_TOO_LARGE,
     ],
     ['an unknown type', JSON.stringify({ type: 'SUBSCRIBE', data: {} }), FrameErrorCode.UNKNOWN_TYPE],
+    [
+      'data nested 5,000 levels deep',
+      `{"type":"HEARTBEAT","data":${'['.repeat(5000)}${']'.repeat(5000)}}`,
+      FrameErrorCode.TOO_DEEP,
+    ],
+    ['heartbeat data that is not an object', '{"type":"HEARTBEAT","data":"ping"}', FrameErrorCode.BAD_DATA],
   ];
 
   for (const [name, text, code] of invalid) {
