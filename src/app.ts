@@ -16,7 +16,7 @@ import { createMemoryBus } from './bus/memory-bus.ts';
 import { RedisBus } from './bus/redis-bus.ts';
 import type { Config } from './config.ts';
 import { buildHttpServer } from './http/server.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, messageOf } from './logger.ts';
 import { createFeed, type Feed } from './messages/feed.ts';
 import { createMessageService, type MessageService } from './messages/message.service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -185,7 +185,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         // Messages whose expiry has been announced: ten batches at most per round.
         for (let i = 0; i < 10; i++) if ((await messages.purgeExpired()) === 0) break;
       } catch (err) {
-        logger.warn({ err: { message: (err as Error).message } }, 'housekeeping failed');
+        logger.warn({ err: { message: messageOf(err) } }, 'housekeeping failed');
       }
     })();
   }, config.events.cleanupIntervalMs);
@@ -196,7 +196,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     announcing ??= messages
       .announceExpired()
       .catch((err: unknown) =>
-        logger.warn({ err: { message: (err as Error).message } }, 'announcing expired messages failed'),
+        logger.warn({ err: { message: messageOf(err) } }, 'announcing expired messages failed'),
       )
       .finally(() => (announcing = undefined));
   }, config.messages.expirySweepMs);

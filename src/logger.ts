@@ -68,3 +68,6 @@ export function createLogger(level: LogLevel, stream?: DestinationStream): Logge
     stream,
   );
 }
+
+/** The message of anything thrown or rejected, for a log line (a rejection need not be an Error). */
+export const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));

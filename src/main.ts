@@ -136,4 +136,6 @@ async function main(): Promise<void> {
   fail(`unknown command "${[command, sub].filter(Boolean).join(' ')}"; use serve, migrate or user add`, 2);
 }
 
-main().catch((e: unknown) => fail((e as Error).stack ?? String(e)));
+main().catch((e: unknown) =>
+  e instanceof ConfigError ? fail(e.message, 2) : fail((e as Error).stack ?? String(e)),
+);

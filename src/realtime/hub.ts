@@ -16,6 +16,7 @@ import type { WebSocket } from 'ws';
 import type { Principal } from '../auth/auth.service.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
 import type { Config } from '../config.ts';
+import { messageOf } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import {
   CloseCode,
@@ -69,7 +70,6 @@ const SMALL_FRAME = 256;
 const DISABLED_MEMORY_MS = 120_000;
 
 /** An error's message for a warning line, whatever was thrown (a rejection may carry no Error at all). */
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export interface HubDeps {
   source: EventSource;
