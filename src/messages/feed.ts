@@ -5,40 +5,19 @@
  */
 import type { Kysely } from 'kysely';
 import { AppError, Errors } from '../errors.ts';
-import type { ResyncReason } from '../protocol.ts';
+import type { EventLogReader, LogEvent } from '../event-log.ts';
 import type { DB } from '../store/schema.ts';
 import { decodeEventCursor, encodeEventCursor } from './cursor.ts';
 import * as log from './event-log.ts';
 
-export interface FeedEvent {
-  seq: number;
-  /** null: for every user. */
-  userId: number | null;
-  type: string;
-  /** The frame's data as JSON text, ready to splice into a frame without re-serialising. */
-  dataJson: string;
-  /** Unix milliseconds of the commit. */
-  createdAt: number;
-}
-
-export type ResumeResult =
-  { ok: true; sinceSeq: number; events: FeedEvent[] } | { ok: false; reason: ResyncReason };
-
-export interface Feed {
-  epoch(): Promise<string>;
-  cursorFor(epoch: string, seq: number): string;
-  head(): Promise<number>;
-  readAfter(afterSeq: number, limit: number): Promise<FeedEvent[]>;
-  /** Throws AppError INVALID_CURSOR when `cursor` is not a cursor at all. */
-  resume(userId: number, cursor: string, uptoSeq: number, max: number): Promise<ResumeResult>;
+export interface Feed extends EventLogReader {
   /** Parses a cursor without touching the database (to reject a malformed one before upgrade). */
   checkCursor(cursor: string): void;
-  unreadCounts(userIds: readonly number[]): Promise<Map<number, number>>;
   /** Deletes events older than the retention, at most `batches` × `batchSize` rows per call. */
   prune(retentionSec: number, batches?: number, batchSize?: number): Promise<number>;
 }
 
-const toFeedEvent = (r: log.EventRow): FeedEvent => ({
+const toLogEvent = (r: log.EventRow): LogEvent => ({
   seq: Number(r.seq),
   userId: r.user_id === null ? null : Number(r.user_id),
   type: r.type,
@@ -64,7 +43,7 @@ export function createFeed(deps: {
     cursorFor: encodeEventCursor,
     head: () => log.headSeq(db),
     async readAfter(afterSeq, limit) {
-      return (await log.readAfter(db, afterSeq, limit)).map(toFeedEvent);
+      return (await log.readAfter(db, afterSeq, limit)).map(toLogEvent);
     },
     checkCursor(cursor) {
       if (decodeEventCursor(cursor) === undefined)
@@ -80,7 +59,7 @@ export function createFeed(deps: {
       if (pos.seq < prunedThrough) return { ok: false, reason: 'expired' };
       const rows = await log.readForUser(db, userId, pos.seq, uptoSeq, max + 1);
       if (rows.length > max) return { ok: false, reason: 'too_many' };
-      return { ok: true, sinceSeq: pos.seq, events: rows.map(toFeedEvent) };
+      return { ok: true, sinceSeq: pos.seq, events: rows.map(toLogEvent) };
     },
     unreadCounts: deps.unreadCounts,
     async prune(retentionSec, batches = 10, batchSize = 1000) {

@@ -28,7 +28,7 @@ import {
 } from '../protocol.ts';
 import { WireFrame, encodeFrame, parseInbound, spliceFrame, type Inbound } from './codec.ts';
 import { Connection } from './connection.ts';
-import type { EventSource, HubEvent } from './event-source.ts';
+import type { EventLogReader, LogEvent } from '../event-log.ts';
 import type { Presence } from './presence.ts';
 
 /** Event types after which the recipient's unread count is pushed. */
@@ -72,7 +72,7 @@ const DISABLED_MEMORY_MS = 120_000;
 /** An error's message for a warning line, whatever was thrown (a rejection may carry no Error at all). */
 
 export interface HubDeps {
-  source: EventSource;
+  source: EventLogReader;
   bus: Bus;
   realtime: Config['realtime'];
   events: Config['events'];
@@ -236,7 +236,7 @@ export class Hub implements Presence {
       if (disabledAt !== undefined && disabledAt >= authStartedAt)
         return this.close(c, CloseCode.USER_DISABLED);
 
-      let replay: HubEvent[] = [];
+      let replay: LogEvent[] = [];
       let resume: ConnectedPayload['resume'];
       let resync: { reason: string } | undefined;
       let position = upto;
@@ -321,16 +321,16 @@ export class Hub implements Presence {
    * queue bound in bytes, waiting for the socket to drain between batches: a long backlog costs bounded
    * memory however slow the client. Resolves false when the connection closed meanwhile.
    */
-  private async sendReplay(c: Connection, events: HubEvent[]): Promise<boolean> {
+  private async sendReplay(c: Connection, events: LogEvent[]): Promise<boolean> {
     const maxEvents = this.deps.events.batchSize;
     const maxBytes = Math.floor(this.deps.realtime.sendQueueBytes / 2);
     let i = 0;
     while (i < events.length) {
       const inner: string[] = [];
       let bytes = 0;
-      let last = events[i] as HubEvent;
+      let last = events[i] as LogEvent;
       while (i < events.length && inner.length < maxEvents && (inner.length === 0 || bytes < maxBytes)) {
-        last = events[i++] as HubEvent;
+        last = events[i++] as LogEvent;
         const frame = spliceFrame(
           last.type,
           last.dataJson,
@@ -475,13 +475,13 @@ export class Hub implements Presence {
   }
 
   /** Hands each event to the connections it concerns; returns the users whose unread count changed. */
-  private dispatch(events: HubEvent[]): Set<number> {
+  private dispatch(events: LogEvent[]): Set<number> {
     const affected = new Set<number>();
     let everyone = false;
     let sent = 0;
     // Cork (one write per socket per turn) only when another frame may follow for the same socket in
     // this turn — more events, or an unread count after this one. A lone broadcast leaves at once.
-    const coalesce = events.length > 1 || COUNT_TYPES.has((events[0] as HubEvent).type);
+    const coalesce = events.length > 1 || COUNT_TYPES.has((events[0] as LogEvent).type);
     for (const ev of events) {
       // One string per event, whatever the number of recipients, framed once (not per socket).
       const frame = new WireFrame(

@@ -16,7 +16,7 @@ import type { Bus, BusHandler, BusMessage } from '../../src/bus/bus.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { CloseCode, FrameErrorCode } from '../../src/protocol.ts';
-import type { EventSource, HubEvent } from '../../src/realtime/event-source.ts';
+import type { EventLogReader, LogEvent } from '../../src/event-log.ts';
 import { Hub } from '../../src/realtime/hub.ts';
 import { testConfig } from '../helpers/app.ts';
 import { waitUntil } from '../helpers/realtime.ts';
@@ -68,7 +68,7 @@ class FakeBus implements Bus {
   async close(): Promise<void> {}
 }
 
-const event = (seq: number, userId: number): HubEvent => ({
+const event = (seq: number, userId: number): LogEvent => ({
   seq,
   userId,
   type: 'NEW_MESSAGE',
@@ -76,7 +76,7 @@ const event = (seq: number, userId: number): HubEvent => ({
   createdAt: Date.now(),
 });
 
-const source = (over: Partial<EventSource> = {}): EventSource => ({
+const source = (over: Partial<EventLogReader> = {}): EventLogReader => ({
   epoch: async () => 'e',
   cursorFor: (epoch, seq) => `${epoch}.${seq}`,
   head: async () => 0,
@@ -99,7 +99,7 @@ describe('hub: failures stay with the connection or callback that met them', () 
   after(() => process.off('unhandledRejection', onUnhandled));
 
   async function startHub(
-    over: Partial<EventSource> = {},
+    over: Partial<EventLogReader> = {},
     extra: { disabledAmong?: () => Promise<number[]> } = {},
   ) {
     const config = testConfig();
