@@ -10,7 +10,7 @@ import type { DestinationStream, Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
 import { createAuthService, type AuthService } from './auth/auth.service.ts';
 import { createLoginGuard, createSharedLoginGuard } from './auth/login-guard.ts';
-import { createPasswordHasher } from './auth/password.ts';
+import { createPasswordHasher, type Kdf, type PasswordHasher } from './auth/password.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Bus } from './bus/bus.ts';
 import { createMemoryBus } from './bus/memory-bus.ts';
@@ -38,6 +38,8 @@ export interface AppOptions {
   now?: () => number;
   /** Extra HTTP plugins (the web pages are added by main and tests that need them). */
   plugins?: Array<(app: FastifyInstance) => Promise<void>>;
+  /** The password KDF (default scrypt); tests wrap it to count or hold the hashes that really run. */
+  kdf?: Kdf;
 }
 
 export interface App {
@@ -51,6 +53,7 @@ export interface App {
   presence: Presence;
   users: UserService;
   auth: AuthService;
+  hasher: PasswordHasher;
   tokens: TokenService;
   messages: MessageService;
   metrics: Metrics;
@@ -94,7 +97,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const bus = opts.bus ?? redisBus ?? createMemoryBus();
   const db = store.db;
 
-  const hasher = createPasswordHasher({ N: config.auth.scryptN, concurrency: config.auth.hashConcurrency });
+  const hasher = createPasswordHasher({
+    N: config.auth.scryptN,
+    concurrency: config.auth.hashConcurrency,
+    maxQueued: config.auth.hashQueue,
+    ...(opts.kdf && { kdf: opts.kdf }),
+  });
   const tokens = createTokenService({
     secret: resolveJwtSecret(config),
     ttlSec: config.auth.tokenTtlSec,
@@ -222,6 +230,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     presence,
     users,
     auth,
+    hasher,
     tokens,
     messages,
     metrics,
