@@ -87,7 +87,10 @@ describe('login flood: attempts are counted before the hash', () => {
         Array(MAX_FAILURES - 1).fill(401),
       );
       assert.equal((await login(t.url, 'owner', 'owner-password')).status, 200);
-      assert.ok(!t.logs.some((l) => l.includes('victim-password') || l.includes('wrong-password')));
+      assert.ok(
+        !t.logs.some((l) => /victim|owner|wrong-password/.test(l)),
+        'no username or password in the logs',
+      );
     } finally {
       await t.close();
     }
