@@ -61,6 +61,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       opts: { signal?: AbortSignal } = {},
     ): Promise<LoginResult> {
       if (password.length > PASSWORD_MAX) throw new AppError(Errors.PASSWORD_POLICY);
+      // A saturated hasher refuses at once: in a flood, no lockout bookkeeping or user lookup either.
+      hasher.assertRoom();
       const admission = await guard.begin(username, ip);
       if (!admission.admitted) {
         const headers = { 'retry-after': String(admission.retryAfter) };

@@ -47,12 +47,16 @@ export class HashQueue {
     }
   }
 
+  /** Throws HASHER_BUSY now if a task would be refused, so a caller can skip its other work too. */
+  assertRoom(): void {
+    if (this.running < this.opts.concurrency || this.waiting.length < this.opts.maxQueued) return;
+    const turns = (this.waiting.length + this.running) / this.opts.concurrency;
+    const sec = Math.min(MAX_RETRY_AFTER_SEC, Math.max(1, Math.ceil((turns * this.avgMs) / 1000)));
+    throw new AppError(Errors.HASHER_BUSY, undefined, { headers: { 'retry-after': String(sec) } });
+  }
+
   private wait(signal: AbortSignal | undefined): Promise<void> {
-    if (this.waiting.length >= this.opts.maxQueued) {
-      const turns = (this.waiting.length + this.running) / this.opts.concurrency;
-      const sec = Math.min(MAX_RETRY_AFTER_SEC, Math.max(1, Math.ceil((turns * this.avgMs) / 1000)));
-      throw new AppError(Errors.HASHER_BUSY, undefined, { headers: { 'retry-after': String(sec) } });
-    }
+    this.assertRoom();
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
         start: () => {

@@ -31,6 +31,8 @@ export interface PasswordHasher {
   verify(password: string, stored: string | null, opts?: HashOptions): Promise<boolean>;
   /** Hashes running and waiting now. */
   load(): HashQueueLoad;
+  /** Throws HASHER_BUSY (503) if a hash asked for now would be refused. */
+  assertRoom(): void;
 }
 
 export interface PasswordHasherOptions {
@@ -85,6 +87,7 @@ export function createPasswordHasher(opts: PasswordHasherOptions): PasswordHashe
       return expected.length === key.length && timingSafeEqual(expected, key);
     },
     load: () => queue.load(),
+    assertRoom: () => queue.assertRoom(),
   };
   return hasher;
 }

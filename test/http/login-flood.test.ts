@@ -128,7 +128,7 @@ describe('login flood: attempts are counted before the hash', () => {
 });
 
 describe('login flood: the node keeps serving', () => {
-  it('answers /healthz and sends within a second each while hundreds of logins hash at real cost (200 in flight from another process)', async () => {
+  it('answers /healthz and sends promptly while hundreds of logins hash at real cost (200 in flight from another process)', async () => {
     const t = await startApp({
       env: { SKYPUSH_TRUST_PROXY: 'true' },
       // Real work on libuv's pool: ~50 ms a hash here, so the hasher stays saturated.
@@ -145,6 +145,7 @@ describe('login flood: the node keeps serving', () => {
       // Checks start once the flood is on: the hasher is full.
       await until(() => t.app.hasher.load().queued >= t.config.auth.hashQueue, 'a full hasher', 30_000);
       const timings: Array<{ what: string; ms: number; status: number }> = [];
+
       while (flooder.exitCode === null && timings.length < 20) {
         let start = performance.now();
         const health = await fetch(`${t.url}/healthz`);
@@ -160,9 +161,14 @@ describe('login flood: the node keeps serving', () => {
       await done;
       const statuses = JSON.parse(out) as Record<string, number>;
       assert.ok(timings.length >= 4, `${timings.length} checks during the flood`);
+      // Generous bounds: this box may be shared, so one slow answer is allowed for; a loop that
+      // hashed on its own thread would be slow on every check.
+      const sorted = timings.map((c) => c.ms).sort((a, b) => a - b);
+      const median = sorted[Math.floor(sorted.length / 2)] ?? Infinity;
+      assert.ok(median < 500, `median answer ${Math.round(median)} ms`);
       for (const c of timings) {
         assert.equal(c.status, 200, `${c.what} answered ${c.status}`);
-        assert.ok(c.ms < 1000, `${c.what} took ${Math.round(c.ms)} ms`);
+        assert.ok(c.ms < 2000, `${c.what} took ${Math.round(c.ms)} ms`);
       }
       assert.ok((statuses['503'] ?? 0) > 0, `the hasher was full at times: ${out}`);
       for (const s of Object.keys(statuses)) assert.ok(['401', '429', '503'].includes(s), `flood got ${s}`);
