@@ -4,9 +4,11 @@
  * hashed for, and a per-source rate limit that a forged X-Forwarded-For does not dodge.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { startApp, type TestApp } from '../helpers/app.ts';
+import { Redis } from 'ioredis';
+import { ADMIN_PASSWORD, REDIS_URL, startApp, type TestApp } from '../helpers/app.ts';
 import { heldKdf, until } from '../auth/held-kdf.ts';
 
 const LOGIN = '/api/v1/auth/login';
@@ -147,6 +149,27 @@ describe('login limits: attempts per source', () => {
       assert.equal((await t.request('GET', '/healthz')).status, 200, 'other routes are not limited');
     } finally {
       await t.close();
+    }
+  });
+
+  it('shares the count across nodes through Redis', async () => {
+    const prefix = `test-login-rl-${randomUUID()}:`;
+    const env = { SKYPUSH_LOGIN_RATE_LIMIT: '4', SKYPUSH_REDIS_URL: REDIS_URL, SKYPUSH_REDIS_PREFIX: prefix };
+    const nodes = [await startApp({ env }), await startApp({ env })];
+    const redis = new Redis(REDIS_URL);
+    try {
+      // Each node's startApp logged its admin in from loopback: two of the four are used already.
+      const statuses: number[] = [];
+      for (const n of [0, 1, 0, 1]) {
+        const t = nodes[n] as TestApp;
+        statuses.push((await login(t, t.config.auth.adminUsername, ADMIN_PASSWORD)).status);
+      }
+      assert.deepEqual(statuses, [200, 200, 429, 429]);
+    } finally {
+      for (const n of nodes) await n.close();
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
     }
   });
 
