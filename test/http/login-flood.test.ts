@@ -4,7 +4,7 @@
  * answering while hundreds of logins hammer the hasher.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -134,19 +134,20 @@ describe('login flood: the node keeps serving', () => {
       // Real work on libuv's pool: ~50 ms a hash here, so the hasher stays saturated.
       patch: (c) => ({ ...c, auth: { ...c.auth, scryptN: 2 ** 14 } }),
     });
+    let flooder: ChildProcess | undefined;
     try {
       const user = await t.createUser('flood-target', { password: 'flood-password' });
-      const flooder = spawn(process.execPath, ['--import', 'tsx', FLOODER, t.url, '200', '4000'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', FLOODER, t.url, '200', '4000'], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
+      flooder = child;
       let out = '';
-      flooder.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      const done = once(flooder, 'exit');
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const done = once(child, 'exit');
       // Checks start once the flood is on: the hasher is full.
       await until(() => t.app.hasher.load().queued >= t.config.auth.hashQueue, 'a full hasher', 30_000);
       const timings: Array<{ what: string; ms: number; status: number }> = [];
-
-      while (flooder.exitCode === null && timings.length < 20) {
+      while (child.exitCode === null && timings.length < 20) {
         let start = performance.now();
         const health = await fetch(`${t.url}/healthz`);
         timings.push({ what: 'healthz', ms: performance.now() - start, status: health.status });
@@ -173,6 +174,7 @@ describe('login flood: the node keeps serving', () => {
       assert.ok((statuses['503'] ?? 0) > 0, `the hasher was full at times: ${out}`);
       for (const s of Object.keys(statuses)) assert.ok(['401', '429', '503'].includes(s), `flood got ${s}`);
     } finally {
+      if (flooder?.exitCode === null) flooder.kill();
       await t.close();
     }
   });
