@@ -7,7 +7,7 @@ import type { DestinationStream, Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
 import { createAuthService, type AuthService } from './auth/auth.service.ts';
 import { createLoginGuard, createSharedLoginGuard } from './auth/login-guard.ts';
-import { createPasswordHasher } from './auth/password.ts';
+import { createPasswordHasher, type Kdf, type PasswordHasher } from './auth/password.ts';
 import { resolveJwtSecret } from './auth/secret.ts';
 import { pruneTickets } from './auth/ticket.repository.ts';
 import { createTokenService, type TokenService } from './auth/tokens.ts';
@@ -37,6 +37,8 @@ export interface AppOptions {
   now?: () => number;
   /** Extra HTTP plugins (the web pages are added by main and tests that need them). */
   plugins?: Array<(app: FastifyInstance) => Promise<void>>;
+  /** The password KDF (default scrypt); tests wrap it to count or hold the hashes that really run. */
+  kdf?: Kdf;
 }
 
 export interface App {
@@ -50,6 +52,7 @@ export interface App {
   presence: Presence;
   users: UserService;
   auth: AuthService;
+  hasher: PasswordHasher;
   tokens: TokenService;
   messages: MessageService;
   metrics: Metrics;
@@ -82,7 +85,12 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const bus = opts.bus ?? redisBus ?? createMemoryBus();
   const db = store.db;
 
-  const hasher = createPasswordHasher({ N: config.auth.scryptN, concurrency: config.auth.hashConcurrency });
+  const hasher = createPasswordHasher({
+    N: config.auth.scryptN,
+    concurrency: config.auth.hashConcurrency,
+    maxQueued: config.auth.hashQueue,
+    ...(opts.kdf && { kdf: opts.kdf }),
+  });
   const tokens = createTokenService({
     secret: jwtSecret,
     ttlSec: config.auth.tokenTtlSec,
@@ -214,6 +222,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     presence,
     users,
     auth,
+    hasher,
     tokens,
     messages,
     metrics,

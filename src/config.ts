@@ -44,6 +44,10 @@ export interface Config {
     loginLockoutSec: number;
     /** How many scrypt hashes may run at once (each uses ~128 MiB and ~0.5 s of a core). */
     hashConcurrency: number;
+    /** How many hashes may wait for a turn; beyond that logins and password changes get 503. */
+    hashQueue: number;
+    /** Login attempts per minute per client address (request.ip, so SKYPUSH_TRUST_PROXY applies). */
+    loginRateLimit: number;
     /** OWASP scrypt cost; lowered only by tests. */
     scryptN: number;
   };
@@ -261,6 +265,7 @@ export function loadConfig(env: Env): Config {
   if (maxSendBytes < maxMessageBytes) {
     r.problems.push('SKYPUSH_MAX_SEND_BYTES: must be at least SKYPUSH_MAX_MESSAGE_BYTES');
   }
+  const hashConcurrency = r.int('SKYPUSH_HASH_CONCURRENCY', 2, 1, 64);
 
   const config: Config = {
     nodeId: r.string('SKYPUSH_NODE_ID', `node-${process.pid}-${Math.random().toString(36).slice(2, 8)}`),
@@ -289,7 +294,10 @@ export function loadConfig(env: Env): Config {
       adminPassword,
       loginMaxFailures: r.int('SKYPUSH_LOGIN_MAX_FAILURES', 5, 1, 1000),
       loginLockoutSec: r.durationSec('SKYPUSH_LOGIN_LOCKOUT', 900, 1),
-      hashConcurrency: r.int('SKYPUSH_HASH_CONCURRENCY', 2, 1, 64),
+      hashConcurrency,
+      // Four turns of waiting: ~2.5 s at production cost before a login is refused with 503.
+      hashQueue: r.int('SKYPUSH_HASH_QUEUE', 4 * hashConcurrency, 0, 10_000),
+      loginRateLimit: r.int('SKYPUSH_LOGIN_RATE_LIMIT', 30, 1, 100_000),
       scryptN: 2 ** 17,
     },
     messages: {

@@ -51,6 +51,7 @@ export const Errors = Object.freeze({
   DATABASE_UNAVAILABLE: spec(50301, 503, 'database unavailable'),
   SHUTTING_DOWN: spec(50302, 503, 'server is shutting down'),
   SERVER_FULL: spec(50303, 503, 'too many connections on this node'),
+  HASHER_BUSY: spec(50304, 503, 'login service busy; try again shortly'),
 });
 
 export type ErrorName = keyof typeof Errors;

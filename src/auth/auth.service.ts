@@ -8,8 +8,8 @@ import type { Kysely } from 'kysely';
 import { AppError, Errors } from '../errors.ts';
 import type { DB } from '../store/schema.ts';
 import type { LoginResult } from '../api-types.ts';
-import { toUser, type UserService } from '../users/user.service.ts';
-import type { LoginGuard } from './login-guard.ts';
+import { toUser, type User, type UserService } from '../users/user.service.ts';
+import type { AttemptOutcome, LoginGuard } from './login-guard.ts';
 import { PASSWORD_MAX, type PasswordHasher } from './password.ts';
 import { insertTicket } from './ticket.repository.ts';
 import type { Role, TokenService } from './tokens.ts';
@@ -53,20 +53,36 @@ export function createAuthService(deps: AuthServiceDeps) {
   }
 
   return {
-    async login(username: string, password: string, ip: string): Promise<LoginResult> {
-      const wait = await guard.retryAfter(username, ip);
-      if (wait > 0)
-        throw new AppError(Errors.LOGIN_LOCKED, undefined, { headers: { 'retry-after': String(wait) } });
+    /**
+     * Checks a password. The attempt is counted (and may be refused, 429) before the hash; the hash
+     * waits in the bounded queue (503 when full) and is dropped if `signal` fires first (client gone).
+     */
+    async login(
+      username: string,
+      password: string,
+      ip: string,
+      opts: { signal?: AbortSignal } = {},
+    ): Promise<LoginResult> {
       if (password.length > PASSWORD_MAX) throw new AppError(Errors.PASSWORD_POLICY);
-      const row = await users.findRowByUsername(username);
-      // Unknown users are verified against a dummy hash: same body, similar time.
-      const ok = await hasher.verify(password, row?.password_hash ?? null);
-      if (!row || !ok || row.disabled === 1) {
-        await guard.fail(username, ip);
-        throw new AppError(Errors.INVALID_CREDENTIALS);
+      // A saturated hasher refuses at once: in a flood, no lockout bookkeeping or user lookup either.
+      hasher.assertRoom();
+      const admission = await guard.begin(username, ip);
+      if (!admission.admitted) {
+        const headers = { 'retry-after': String(admission.retryAfter) };
+        throw new AppError(Errors.LOGIN_LOCKED, undefined, { headers });
       }
-      await guard.succeed(username, ip);
-      const user = toUser(row);
+      let outcome: AttemptOutcome = 'unchecked';
+      let user: User | undefined;
+      try {
+        const row = await users.findRowByUsername(username);
+        // Unknown users are verified against a dummy hash: same body, similar time.
+        const ok = await hasher.verify(password, row?.password_hash ?? null, opts);
+        if (row && ok && row.disabled !== 1) user = toUser(row);
+        outcome = user ? 'success' : 'failure';
+      } finally {
+        await admission.attempt.end(outcome);
+      }
+      if (!user) throw new AppError(Errors.INVALID_CREDENTIALS);
       const t = await tokens.issue(user.id, user.role);
       return {
         accessToken: t.token,

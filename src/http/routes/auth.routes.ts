@@ -1,5 +1,6 @@
 /** POST /api/v1/auth/login, GET /api/v1/auth/me. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, Errors } from '../../errors.ts';
 import { bearer, envelopeSchema, errorSchema, ok } from '../envelope.ts';
 import { principalOf } from '../auth-hooks.ts';
 import type { RouteDeps } from '../server.ts';
@@ -14,10 +15,35 @@ const userSchema = {
   },
 } as const;
 
-export async function authRoutes(app: FastifyInstance, { auth, hooks }: RouteDeps): Promise<void> {
+/**
+ * Fires when the client hangs up before its answer is written, so a hash still waiting for its turn is
+ * dropped. The response's 'close' is the one to watch: the request's own 'close' fires as soon as its
+ * body has been read.
+ */
+function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  const gone = () =>
+    ac.abort(
+      new AppError(Errors.BAD_REQUEST, 'client closed the connection before the password was checked'),
+    );
+  if (request.raw.socket.destroyed) gone();
+  else reply.raw.once('close', () => reply.raw.writableFinished || gone());
+  return ac.signal;
+}
+
+export async function authRoutes(app: FastifyInstance, { auth, hooks, config }: RouteDeps): Promise<void> {
   app.post<{ Body: { username: string; password: string } }>(
     '/api/v1/auth/login',
     {
+      // Per client address, before the body is even parsed: request.ip honours X-Forwarded-For only
+      // from SKYPUSH_TRUST_PROXY's proxies, so a forged header does not make a new source.
+      config: {
+        rateLimit: {
+          max: config.auth.loginRateLimit,
+          timeWindow: 60_000,
+          keyGenerator: (request: FastifyRequest) => `login:${request.ip}`,
+        },
+      },
       schema: {
         tags: ['auth'],
         summary: 'Log in with username and password; returns a bearer token',
@@ -42,11 +68,15 @@ export async function authRoutes(app: FastifyInstance, { auth, hooks }: RouteDep
           }),
           401: errorSchema,
           429: errorSchema,
+          503: errorSchema,
         },
       },
     },
-    async (request) =>
-      ok(await auth.login(request.body.username, request.body.password, request.ip), 'login successful'),
+    async (request, reply) => {
+      const { username, password } = request.body;
+      const signal = clientGone(request, reply);
+      return ok(await auth.login(username, password, request.ip, { signal }), 'login successful');
+    },
   );
 
   app.get(
