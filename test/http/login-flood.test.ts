@@ -166,10 +166,10 @@ describe('login flood: the node keeps serving', () => {
       // hashed on its own thread would be slow on every check.
       const sorted = timings.map((c) => c.ms).sort((a, b) => a - b);
       const median = sorted[Math.floor(sorted.length / 2)] ?? Infinity;
-      assert.ok(median < 500, `median answer ${Math.round(median)} ms`);
+      assert.ok(median < 1000, `median answer ${Math.round(median)} ms`);
       for (const c of timings) {
         assert.equal(c.status, 200, `${c.what} answered ${c.status}`);
-        assert.ok(c.ms < 2000, `${c.what} took ${Math.round(c.ms)} ms`);
+        assert.ok(c.ms < 5000, `${c.what} took ${Math.round(c.ms)} ms`);
       }
       assert.ok((statuses['503'] ?? 0) > 0, `the hasher was full at times: ${out}`);
       for (const s of Object.keys(statuses)) assert.ok(['401', '429', '503'].includes(s), `flood got ${s}`);
