@@ -1,15 +1,16 @@
 /** The admin console in real Chromium: access control, sending, broadcasting, presence, user management. */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { SkypushClient } from '../../client/index.ts';
 import { ADMIN_PASSWORD, startApp, type TestApp } from '../helpers/app.ts';
 import { makeClient, next } from '../sdk/sdk-helpers.ts';
-import { freshWebPages, launchChromium, SCREENSHOTS, signIn } from './browser.ts';
+import { errorNet, freshWebPages, launchChromium, SCREENSHOTS, signIn, type ErrorNet } from './browser.ts';
 
 describe('admin console in Chromium', () => {
   let t: TestApp;
   let browser: Browser;
+  let net: ErrorNet;
   let page: Page;
   let alice: { id: number; token: string };
   let aliceClient: SkypushClient;
@@ -20,14 +21,23 @@ describe('admin console in Chromium', () => {
     launching.catch(() => {});
     t = await freshWebPages().then((pages) => startApp({ plugins: [pages] }));
     browser = await launching;
+    net = errorNet(browser);
     alice = await t.createUser('alice');
     await t.createUser('bob', { password: 'bob-password' });
     aliceClient = makeClient(t.wsUrl, { getToken: () => alice.token });
   });
+  // Any uncaught error or console.error in either page fails the test it happened in.
+  afterEach(async () => {
+    if (browser) await net.check();
+  });
   after(async () => {
-    aliceClient?.disconnect();
-    await browser?.close();
-    await t?.close();
+    try {
+      if (browser) await net.check();
+    } finally {
+      aliceClient?.disconnect();
+      await browser?.close();
+      await t?.close();
+    }
   });
 
   it('refuses the console to a user who is not an admin', async () => {

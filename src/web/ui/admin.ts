@@ -6,7 +6,7 @@ import type { SendInput, SystemNotice } from '../../../client/index.ts';
 import { byId, h } from './dom.ts';
 import { initI18n, onLangChange, t } from './i18n.ts';
 import { mountLogin } from './login.ts';
-import { toast } from './notify.ts';
+import { logError, toast } from './notify.ts';
 import {
   clearSession,
   errorText,
@@ -46,6 +46,7 @@ async function guarded(result: HTMLElement, fn: () => Promise<string>): Promise<
     report(result, await fn(), true);
   } catch (e) {
     if (isUnauthorized(e)) return signOut(t('sessionExpired'));
+    logError('action failed', e);
     report(result, t('actionFailed', { reason: errorText(e) }), false);
   }
 }
@@ -136,7 +137,9 @@ async function refreshOnline(): Promise<void> {
     users.setOnline(onlineIds);
     renderOnline();
   } catch (e) {
+    // Not toasted: a server outage would toast every few seconds. Still logged.
     if (isUnauthorized(e)) signOut(t('sessionExpired'));
+    else logError('online users', e);
   }
 }
 
