@@ -1,7 +1,7 @@
 /**
  * The inbox list in real Chromium, row by row: signing in with unread messages, rows rebuilt in place
- * while others stay, focus kept across a rebuild, and the error net itself (an error toast, a
- * console.error and an uncaught error all fail a test).
+ * while others stay, focus kept across a rebuild, links that fail the rule shown as text, and the error
+ * net itself (an error toast, a console.error and an uncaught error all fail a test).
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -93,6 +93,42 @@ describe('inbox rows in Chromium', () => {
     });
     assert.deepEqual(focused, { id: String(b), cls: 'delete danger' }, 'focus moved to the rebuilt row');
     assert.equal(await page.locator('.toast-error').count(), 0, 'no error toast');
+  });
+
+  it('renders a stored link that fails the rule as text, never as a link', async () => {
+    // Written straight into the database: the API refuses most of these, but a row can still carry
+    // one (written before that check, by another tool, or by a bug). The page must not trust it.
+    const bad = [
+      'javascript:alert(1)',
+      'JaVaScRiPt:alert(2)',
+      ' javascript:alert(3)',
+      '\\\\evil.com',
+      '/\\evil.com',
+      '//evil.com',
+      '/\t/evil.com',
+      'data:text/html,<script>alert(4)</script>',
+    ];
+    const good = ['/ok', 'https://ok.example/x', '/"><img src=x onerror=alert(5)>'];
+    const stored = new Map<number, string>();
+    for (const url of [...bad, ...good]) {
+      const id = await send(`link ${JSON.stringify(url)}`, '/placeholder');
+      await t.app.store.db.updateTable('messages').set({ link_url: url }).where('id', '=', id).execute();
+      stored.set(id, url);
+    }
+    await page.reload();
+    await page.click('#tab-all');
+    for (const [id, url] of stored) {
+      await row(id).waitFor();
+      if (good.includes(url)) {
+        assert.equal(await row(id).locator('a.item-link').getAttribute('href'), url);
+        continue;
+      }
+      assert.equal(await row(id).locator('a, [href]').count(), 0, `${JSON.stringify(url)} is not a link`);
+      assert.equal(await row(id).locator('.item-link-text').textContent(), url, 'shown as text');
+    }
+    await page.waitForTimeout(300); // an onerror handler would have fired by now
+    assert.equal(await page.locator('#list img, #list script').count(), 0);
+    assert.deepEqual(dialogs, []);
   });
 
   it('counts an error toast as an error: the page logs it, and the net catches it', async () => {

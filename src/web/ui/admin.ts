@@ -5,6 +5,7 @@
 import type { SendInput, SystemNotice } from '../../../client/index.ts';
 import { byId, h } from './dom.ts';
 import { initI18n, onLangChange, t } from './i18n.ts';
+import { safeLink } from './link.ts';
 import { mountLogin } from './login.ts';
 import { logError, toast } from './notify.ts';
 import {
@@ -65,6 +66,7 @@ sendForm.addEventListener('submit', (ev) => {
     const targetIds = users.picked();
     if (!all && targetIds.length === 0) throw new Error(t('pickSomeone'));
     const link = field(sendForm, 'linkUrl');
+    if (link && !safeLink(link)) throw new Error(t('badLink'));
     const input: SendInput = {
       title: field(sendForm, 'title'),
       content: field(sendForm, 'content'),

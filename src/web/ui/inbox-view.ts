@@ -4,9 +4,10 @@
  * All message fields go into text nodes or attributes, never markup.
  */
 import type { InboxItem } from '../../../client/index.ts';
-import { formatTime, h, safeHref } from './dom.ts';
+import { formatTime, h } from './dom.ts';
 import { getLang, t } from './i18n.ts';
 import type { InboxModel } from './inbox-model.ts';
+import { safeLink } from './link.ts';
 
 export interface ListActions {
   markRead(id: number): void;
@@ -96,9 +97,17 @@ export class InboxView {
     (same ?? row?.querySelector('button') ?? this.list).focus();
   }
 
+  /** A link that passes the rule opens in a new tab; any other is shown as plain text, never as a link. */
+  #link(url: string | null): HTMLElement | null {
+    if (!url) return null;
+    const href = safeLink(url);
+    return href
+      ? h('a', { class: 'item-link', href, target: '_blank', rel: 'noopener noreferrer' }, t('openLink'))
+      : h('p', { class: 'item-link-text', title: t('linkRefused') }, url);
+  }
+
   #build(m: InboxItem): HTMLLIElement {
     const titleId = `msg-${m.messageId}-title`;
-    const href = safeHref(m.linkUrl);
     const meta = [t('from', { name: m.senderName }), formatTime(m.createTime, getLang()), m.messageType];
     if (m.priority !== 1) meta.push(t('priority', { n: m.priority }));
     return h(
@@ -125,9 +134,7 @@ export class InboxView {
         ),
         m.content ? h('p', { class: 'item-content' }, m.content) : null,
         h('p', { class: 'item-meta' }, meta.join(' · ')),
-        href
-          ? h('a', { class: 'item-link', href, target: '_blank', rel: 'noopener noreferrer' }, t('openLink'))
-          : null,
+        this.#link(m.linkUrl),
       ),
       h(
         'div',
