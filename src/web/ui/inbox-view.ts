@@ -1,6 +1,7 @@
 /**
- * Renders the inbox list from the model, keyed by message id: existing rows are updated in place (so a
- * focused button keeps focus), new rows are inserted where they belong, removed rows are dropped.
+ * Renders the inbox list from the model, keyed by message id: unchanged rows stay in place (so a focused
+ * button keeps focus), changed rows are rebuilt (focus moves to the same control), new rows are inserted
+ * where they belong, removed rows are dropped.
  * All message fields go into text nodes or attributes, never markup.
  */
 import type { InboxItem } from '../../../client/index.ts';
