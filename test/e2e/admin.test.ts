@@ -1,17 +1,19 @@
 /** The admin console in real Chromium: access control, sending, broadcasting, presence, user management. */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { SkypushClient } from '../../client/index.ts';
 import { ADMIN_PASSWORD, startApp, type TestApp } from '../helpers/app.ts';
 import { makeClient, next } from '../sdk/sdk-helpers.ts';
-import { freshWebPages, launchChromium, SCREENSHOTS, signIn } from './browser.ts';
+import { errorNet, freshWebPages, launchChromium, SCREENSHOTS, signIn, type ErrorNet } from './browser.ts';
 
 describe('admin console in Chromium', () => {
   let t: TestApp;
   let browser: Browser;
+  let net: ErrorNet;
   let page: Page;
   let alice: { id: number; token: string };
+  let bob: { id: number; token: string };
   let aliceClient: SkypushClient;
 
   before(async () => {
@@ -20,14 +22,23 @@ describe('admin console in Chromium', () => {
     launching.catch(() => {});
     t = await freshWebPages().then((pages) => startApp({ plugins: [pages] }));
     browser = await launching;
+    net = errorNet(browser);
     alice = await t.createUser('alice');
-    await t.createUser('bob', { password: 'bob-password' });
+    bob = await t.createUser('bob', { password: 'bob-password' });
     aliceClient = makeClient(t.wsUrl, { getToken: () => alice.token });
   });
+  // Any uncaught error or console.error in either page fails the test it happened in.
+  afterEach(async () => {
+    if (browser) await net.check();
+  });
   after(async () => {
-    aliceClient?.disconnect();
-    await browser?.close();
-    await t?.close();
+    try {
+      if (browser) await net.check();
+    } finally {
+      aliceClient?.disconnect();
+      await browser?.close();
+      await t?.close();
+    }
   });
 
   it('refuses the console to a user who is not an admin', async () => {
@@ -84,6 +95,23 @@ describe('admin console in Chromium', () => {
     assert.equal(m.messageType, 'announcement');
     assert.match((await page.locator('#send-result.ok').textContent()) ?? '', /3/, 'admin, alice, bob');
     await page.check('#send-form input[name="target"][value="user"]');
+  });
+
+  it('refuses to send a link that fails the link rule, and says why', async () => {
+    for (const link of ['//evil.com', '/\\evil.com']) {
+      net.expect(/console\.error .*skypush: action failed Error: The link must be an http\(s\) address/);
+      await page.check('#targets input[data-username="bob"]');
+      await page.fill('#send-title-input', 'Bad link');
+      await page.fill('#send-link', link);
+      await page.click('#send-form button[type="submit"]');
+      await page.locator('#send-result.error', { hasText: 'The link must be' }).waitFor();
+      await net.check();
+    }
+    await page.uncheck('#targets input[data-username="bob"]');
+    await page.fill('#send-link', '');
+    const inbox = await t.request<{ items: unknown[] }>('GET', '/api/v1/messages', { token: bob.token });
+    assert.equal(inbox.status, 200);
+    assert.equal(inbox.body.data.items.length, 1, 'only the message to everyone: nothing was sent');
   });
 
   it('creates a user, changes a role and disables a user (who is disconnected)', async () => {

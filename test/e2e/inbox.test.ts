@@ -3,17 +3,18 @@
  * another browser context, multi-tab consistency, a server restart, hostile titles, languages.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN_PASSWORD } from '../helpers/app.ts';
 import { startRestartable, type Restartable } from '../helpers/restartable.ts';
-import { freshWebPages, launchChromium, SCREENSHOTS, signIn } from './browser.ts';
+import { errorNet, freshWebPages, launchChromium, SCREENSHOTS, signIn, type ErrorNet } from './browser.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
 
 describe('inbox page in Chromium', () => {
   let s: Restartable;
   let browser: Browser;
+  let net: ErrorNet;
   let alice: BrowserContext;
   let admin: BrowserContext;
   let tab1: Page;
@@ -39,20 +40,32 @@ describe('inbox page in Chromium', () => {
     launching.catch(() => {});
     s = await freshWebPages().then((pages) => startRestartable({ plugins: [pages] }));
     browser = await launching;
+    net = errorNet(browser);
     aliceId = (await s.current.createUser('alice', { password: 'alice-password' })).id;
     alice = await browser.newContext({ viewport: { width: 1100, height: 720 } });
     admin = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     for (const ctx of [alice, admin])
       ctx.on('page', (p) => p.on('dialog', (d) => void dialogs.push(d.message())));
   });
+  // Any uncaught error or console.error in either page fails the test it happened in.
+  afterEach(async () => {
+    if (browser) await net.check();
+  });
   after(async () => {
-    await browser?.close();
-    await s?.close();
+    try {
+      if (browser) await net.check();
+    } finally {
+      await browser?.close();
+      await s?.close();
+    }
   });
 
   it('signs in through the form and shows the connection as connected', async () => {
     tab1 = await alice.newPage();
     await tab1.goto(`${s.url}/`);
+    // The wrong password below is refused on purpose: the browser and the page both report it.
+    net.expect(/Failed to load resource: .*status of 401 .*\/api\/v1\/auth\/login/);
+    net.expect(/console\.error .*skypush: sign-in failed SkypushApiError: invalid username or password/);
     await tab1.fill('#login-username', 'alice');
     await tab1.fill('#login-password', 'wrong-password');
     await tab1.click('#login-form button[type="submit"]');
@@ -123,6 +136,11 @@ describe('inbox page in Chromium', () => {
 
   it('shows reconnecting while the server restarts, then catches up on what was sent meanwhile', async () => {
     const adminPrincipal = await s.current.app.auth.authenticate(s.adminToken);
+    // While the server stops (503 to requests in flight, then no answer) and is down, both tabs fail to
+    // get a ticket and to connect; the page says so in the console. Nothing else may go wrong.
+    net.allow(/Failed to load resource: (net::ERR_[A-Z_]+|.*status of 503\b.*) \(.*\/api\/v1\/ws\/ticket:/);
+    net.allow(/console\.error .*skypush: connection (TypeError: Failed to fetch|SkypushApiError)/);
+    net.allow(/WebSocket connection to 'ws:\/\/.*\/api\/v1\/ws\/messages.*' failed/);
     await s.stop();
     await tab1.locator('#status[data-state="reconnecting"]').waitFor();
     assert.match((await tab1.locator('#status').textContent()) ?? '', /Reconnecting/);

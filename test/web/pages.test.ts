@@ -68,8 +68,20 @@ describe('web pages', () => {
     for (const root of roots) {
       for (const file of readdirSync(root)) {
         const src = readFileSync(new URL(file, root), 'utf8');
-        assert.doesNotMatch(src, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(/, file);
+        assert.doesNotMatch(
+          src,
+          /innerHTML|outerHTML|insertAdjacentHTML|createContextualFragment|DOMParser|srcdoc|document\.write|\beval\(/,
+          file,
+        );
       }
     }
+  });
+
+  it('builds every href in the pages through the link rule', () => {
+    const root = new URL('../../src/web/ui/', import.meta.url);
+    const files = readdirSync(root).filter((f) => f.endsWith('.ts') && f !== 'link.ts');
+    const withHref = files.filter((f) => /\bhref\b/.test(readFileSync(new URL(f, root), 'utf8')));
+    assert.ok(withHref.length > 0, 'the inbox renders links');
+    for (const file of withHref) assert.match(readFileSync(new URL(file, root), 'utf8'), /safeLink\(/, file);
   });
 });

@@ -5,8 +5,9 @@
 import type { SendInput, SystemNotice } from '../../../client/index.ts';
 import { byId, h } from './dom.ts';
 import { initI18n, onLangChange, t } from './i18n.ts';
+import { safeLink } from './link.ts';
 import { mountLogin } from './login.ts';
-import { toast } from './notify.ts';
+import { logError, toast } from './notify.ts';
 import {
   clearSession,
   errorText,
@@ -46,6 +47,7 @@ async function guarded(result: HTMLElement, fn: () => Promise<string>): Promise<
     report(result, await fn(), true);
   } catch (e) {
     if (isUnauthorized(e)) return signOut(t('sessionExpired'));
+    logError('action failed', e);
     report(result, t('actionFailed', { reason: errorText(e) }), false);
   }
 }
@@ -64,6 +66,7 @@ sendForm.addEventListener('submit', (ev) => {
     const targetIds = users.picked();
     if (!all && targetIds.length === 0) throw new Error(t('pickSomeone'));
     const link = field(sendForm, 'linkUrl');
+    if (link && !safeLink(link)) throw new Error(t('badLink'));
     const input: SendInput = {
       title: field(sendForm, 'title'),
       content: field(sendForm, 'content'),
@@ -136,7 +139,9 @@ async function refreshOnline(): Promise<void> {
     users.setOnline(onlineIds);
     renderOnline();
   } catch (e) {
+    // Not toasted: a server outage would toast every few seconds. Still logged.
     if (isUnauthorized(e)) signOut(t('sessionExpired'));
+    else logError('online users', e);
   }
 }
 

@@ -29,18 +29,6 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   return el as T;
 }
 
-/** A link target that is safe to put in href: http(s) or a same-site path; anything else is dropped. */
-export function safeHref(url: string | null | undefined): string | undefined {
-  if (!url) return undefined;
-  if (url.startsWith('/') && !url.startsWith('//')) return url;
-  try {
-    const u = new URL(url);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export function formatTime(iso: string, lang: string): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime())

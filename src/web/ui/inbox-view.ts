@@ -1,20 +1,36 @@
 /**
- * Renders the inbox list from the model, keyed by message id: existing rows are updated in place (so a
- * focused button keeps focus), new rows are inserted where they belong, removed rows are dropped.
+ * Renders the inbox list from the model, keyed by message id: unchanged rows stay in place (so a focused
+ * button keeps focus), changed rows are rebuilt (focus moves to the same control), new rows are inserted
+ * where they belong, removed rows are dropped.
  * All message fields go into text nodes or attributes, never markup.
  */
 import type { InboxItem } from '../../../client/index.ts';
-import { formatTime, h, safeHref } from './dom.ts';
+import { formatTime, h } from './dom.ts';
 import { getLang, t } from './i18n.ts';
 import type { InboxModel } from './inbox-model.ts';
+import { safeLink } from './link.ts';
 
 export interface ListActions {
   markRead(id: number): void;
   remove(id: number): void;
 }
 
+interface Row {
+  el: HTMLLIElement;
+  item: InboxItem;
+  lang: string;
+}
+
+/** Where focus was inside the list before a render: which row, where it stood, and on which control. */
+interface Focus {
+  id: number;
+  index: number;
+  el: HTMLElement;
+  control: string;
+}
+
 export class InboxView {
-  readonly #rows = new Map<number, { el: HTMLLIElement; item: InboxItem; lang: string }>();
+  #rows = new Map<number, Row>();
 
   constructor(
     private readonly list: HTMLUListElement,
@@ -23,27 +39,32 @@ export class InboxView {
     private readonly actions: ListActions,
   ) {}
 
+  /**
+   * Reconciles the list with the model in two phases. First every row is decided (kept, or rebuilt
+   * when its item or the language changed) and every element that leaves is removed, without moving
+   * anything else. Then one pass over the wanted rows inserts each before a cursor that only ever
+   * points at a child of the list: nothing detaches a node after the pass starts.
+   */
   render(model: InboxModel): void {
     const items = model.visible();
-    const keep = new Set(items.map((m) => m.messageId));
-    let refocus = -1;
-    for (const [id, row] of this.#rows) {
-      if (!keep.has(id)) {
-        if (row.el.contains(document.activeElement)) refocus = [...this.list.children].indexOf(row.el);
-        row.el.remove();
-        this.#rows.delete(id);
-      }
-    }
-    let cursor: ChildNode | null = this.list.firstChild;
+    const focus = this.#focus();
+    const lang = getLang();
+    const next = new Map<number, Row>();
     for (const item of items) {
-      const el = this.#row(item);
-      if (el !== cursor) this.list.insertBefore(el, cursor);
-      else cursor = cursor.nextSibling;
+      const old = this.#rows.get(item.messageId);
+      next.set(
+        item.messageId,
+        old && old.item === item && old.lang === lang ? old : { el: this.#build(item), item, lang },
+      );
     }
-    if (refocus >= 0) {
-      const row = this.list.children[Math.min(refocus, this.list.children.length - 1)];
-      (row?.querySelector('button') ?? this.list).focus();
+    for (const [id, row] of this.#rows) if (next.get(id)?.el !== row.el) row.el.remove();
+    let cursor: ChildNode | null = this.list.firstChild;
+    for (const { el } of next.values()) {
+      if (el === cursor) cursor = cursor.nextSibling;
+      else this.list.insertBefore(el, cursor);
     }
+    this.#rows = next;
+    if (focus) this.#refocus(focus);
     this.empty.hidden = !model.loaded || items.length > 0;
     this.empty.textContent = t('empty');
     this.more.hidden = model.nextCursor === null;
@@ -55,26 +76,39 @@ export class InboxView {
     this.list.replaceChildren();
   }
 
-  #row(item: InboxItem): HTMLLIElement {
-    const old = this.#rows.get(item.messageId);
-    const lang = getLang();
-    if (old && old.item === item && old.lang === lang) return old.el;
-    const el = this.#build(item);
-    if (old) {
-      const focused = old.el.contains(document.activeElement) ? document.activeElement?.className : undefined;
-      old.el.replaceWith(el);
-      if (focused !== undefined)
-        (
-          el.querySelector<HTMLElement>(`.${focused.split(' ')[0] || 'none'}`) ?? el.querySelector('button')
-        )?.focus();
-    }
-    this.#rows.set(item.messageId, { el, item, lang });
-    return el;
+  #focus(): Focus | undefined {
+    const el = document.activeElement;
+    if (!(el instanceof HTMLElement) || !this.list.contains(el) || el === this.list) return undefined;
+    const li = el.closest<HTMLLIElement>('li[data-id]');
+    if (!li) return undefined;
+    const index = [...this.list.children].indexOf(li);
+    return { id: Number(li.dataset['id']), index, el, control: el.classList[0] ?? '' };
+  }
+
+  /**
+   * Puts focus back after a render: on the same control if its row stayed, on the same kind of control
+   * in a rebuilt row, else on the row that took the removed one's place (or the list when it is empty).
+   */
+  #refocus(f: Focus): void {
+    if (document.activeElement === f.el) return;
+    if (f.el.isConnected) return f.el.focus();
+    const row =
+      this.#rows.get(f.id)?.el ?? this.list.children[Math.min(f.index, this.list.children.length - 1)];
+    const same = f.control ? row?.querySelector<HTMLElement>(`.${CSS.escape(f.control)}`) : null;
+    (same ?? row?.querySelector('button') ?? this.list).focus();
+  }
+
+  /** A link that passes the rule opens in a new tab; any other is shown as plain text, never as a link. */
+  #link(url: string | null): HTMLElement | null {
+    if (!url) return null;
+    const href = safeLink(url);
+    return href
+      ? h('a', { class: 'item-link', href, target: '_blank', rel: 'noopener noreferrer' }, t('openLink'))
+      : h('p', { class: 'item-link-text', title: t('linkRefused') }, url);
   }
 
   #build(m: InboxItem): HTMLLIElement {
     const titleId = `msg-${m.messageId}-title`;
-    const href = safeHref(m.linkUrl);
     const meta = [t('from', { name: m.senderName }), formatTime(m.createTime, getLang()), m.messageType];
     if (m.priority !== 1) meta.push(t('priority', { n: m.priority }));
     return h(
@@ -101,9 +135,7 @@ export class InboxView {
         ),
         m.content ? h('p', { class: 'item-content' }, m.content) : null,
         h('p', { class: 'item-meta' }, meta.join(' · ')),
-        href
-          ? h('a', { class: 'item-link', href, target: '_blank', rel: 'noopener noreferrer' }, t('openLink'))
-          : null,
+        this.#link(m.linkUrl),
       ),
       h(
         'div',

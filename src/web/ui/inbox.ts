@@ -13,6 +13,7 @@ import {
   canAskNotifications,
   chime,
   desktopNotify,
+  logError,
   setSoundEnabled,
   soundEnabled,
   toast,
@@ -54,6 +55,8 @@ const client = new SkypushClient({
   },
   onResync: () => reload(),
 });
+// Failures the SDK survives (a ticket it could not get, a bad frame, a failed resync) are still failures.
+client.on('error', (e) => logError('connection', e));
 mountStatus(byId('status'), byId('status-live'), client);
 
 const view = new InboxView(list, byId('empty'), more, {

@@ -1,5 +1,6 @@
 /** The sign-in form shared by both pages. */
 import { t } from './i18n.ts';
+import { logError } from './notify.ts';
 import { errorText, rest, saveSession, type Session } from './session.ts';
 
 export interface LoginForm {
@@ -30,7 +31,10 @@ export function mountLogin(form: HTMLFormElement, onSignedIn: (s: Session) => vo
         field('password').value = '';
         onSignedIn(saveSession(r));
       })
-      .catch((e: unknown) => show(t('loginFailed', { reason: errorText(e) })))
+      .catch((e: unknown) => {
+        logError('sign-in failed', e);
+        show(t('loginFailed', { reason: errorText(e) }));
+      })
       .finally(() => {
         if (submit) {
           submit.disabled = false;

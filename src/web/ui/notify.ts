@@ -5,8 +5,18 @@ export type Level = 'info' | 'success' | 'warning' | 'error';
 const TOAST_MS = 3000;
 const SOUND_KEY = 'skypush.sound';
 
-/** Shows a toast in `container` for 3 s. Title and body are text, never markup. */
+/**
+ * Every failure the page shows the user is also written to the console: an error shown only on screen
+ * would hide a bug from whoever reads the logs (and from the browser tests, which fail on console errors).
+ */
+export function logError(what: string, e?: unknown): void {
+  // eslint-disable-next-line no-console -- the pages' one way to log; the browser tests watch it
+  console.error(`skypush: ${what}`, ...(e === undefined ? [] : [e]));
+}
+
+/** Shows a toast in `container` for 3 s. Title and body are text, never markup. Error toasts are logged. */
 export function toast(container: HTMLElement, title: string, body = '', level: Level = 'info'): HTMLElement {
+  if (level === 'error') logError(body ? `${title}: ${body}` : title);
   const el = h(
     'div',
     { class: `toast toast-${level}`, role: level === 'error' ? 'alert' : 'status' },
