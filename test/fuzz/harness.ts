@@ -64,12 +64,16 @@ export async function startFuzzServer(env: Record<string, string> = {}): Promise
     throw e;
   }
   const port = Number(new URL(node.url).port);
+  // Should the test process end without its after() hook (a timeout, a signal), the server goes too.
+  const orphan = () => node.proc.kill('SIGKILL');
+  process.once('exit', orphan);
   const alive = () => node.proc.exitCode === null && node.proc.signalCode === null;
   const exited = new Promise<void>((resolve) => {
     if (!alive()) resolve();
     node.proc.once('exit', () => resolve());
   });
   const close = async () => {
+    process.off('exit', orphan);
     if (alive()) await node.kill();
     rmSync(dir, { recursive: true, force: true });
   };

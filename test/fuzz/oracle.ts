@@ -36,9 +36,11 @@ export function judgeResponse(r: ParsedResponse, sent: Buffer, findings: Finding
   const overload = r.status === 503 && r.headers['retry-after'] !== undefined && isEnvelope(r.body);
   if (r.status >= 500 && !overload)
     throw new Error(`HTTP ${r.status} ${showBytes(r.body, 300)}\nfor this request:\n${showBytes(sent)}`);
-  if (r.status >= 400 && !isHead && !isEnvelope(r.body))
+  if (r.status >= 400 && !isHead && !isEnvelope(r.body)) {
+    const shape = r.body.includes('"statusCode"') ? "Node/Fastify's JSON shape" : 'plain text or empty';
     findings.knownIssue(
-      `${r.status} answered without the {code,message} envelope`,
+      `${r.status} answered without the {code,message} envelope (${shape})`,
       () => `${showBytes(r.body, 200)} for ${showBytes(sent, 300)}`,
     );
+  }
 }

@@ -21,6 +21,8 @@ export interface ExchangeOptions {
   timeoutMs: number;
   /** Called with everything received so far; returns bytes to write next (e.g. frames after the 101). */
   onData?: (received: Buffer) => Buffer | undefined;
+  /** Give up once nothing has been written or received for this long (the server is waiting for more). */
+  idleMs?: number;
   /** Stop once this returns true for what was received. */
   done?: (received: Buffer) => boolean;
 }
@@ -36,15 +38,23 @@ export function exchange(port: number, chunks: Buffer[], o: ExchangeOptions): Pr
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(idle);
       socket.destroy();
       resolve({ data: Buffer.concat(received), closedByPeer, ...(error !== undefined && { error }) });
     };
     const timer = setTimeout(() => finish(false), o.timeoutMs);
+    let idle: NodeJS.Timeout | undefined;
+    const active = () => {
+      if (o.idleMs === undefined) return;
+      clearTimeout(idle);
+      idle = setTimeout(() => finish(false), o.idleMs);
+    };
     socket.on('error', (e: NodeJS.ErrnoException) => {
       error = e.code ?? e.message;
     });
     socket.on('close', () => finish(true));
     socket.on('data', (chunk: Buffer) => {
+      active();
       received.push(chunk);
       const all = Buffer.concat(received);
       const more = o.onData?.(all);
@@ -52,6 +62,7 @@ export function exchange(port: number, chunks: Buffer[], o: ExchangeOptions): Pr
       if (o.done?.(all)) finish(false);
     });
     socket.once('connect', () => {
+      active();
       for (const c of chunks) socket.write(c);
       if (o.halfClose) socket.end();
     });

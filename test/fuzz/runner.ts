@@ -2,7 +2,7 @@
  * The fuzz loop: batches of fast-check runs against a live server until the time budget is spent, the
  * liveness oracles after every batch, and a replayable seed on any failure.
  *
- *   SKYPUSH_FUZZ_MS      fuzzing time per suite file (default 20000; each batch is whole, so a little more)
+ *   SKYPUSH_FUZZ_MS      fuzzing time per suite file (default 15000; each batch is whole, so a little more)
  *   SKYPUSH_FUZZ_SEED    the first batch's seed (batch i uses seed + i); random when unset
  *   SKYPUSH_FUZZ_PATH    with SKYPUSH_FUZZ_SEED: replay exactly that fast-check run, and only it
  *   SKYPUSH_FUZZ_STRICT  1: the known issues below fail the suite instead of being listed
@@ -12,11 +12,18 @@ import fc from 'fast-check';
 import type { FuzzServer } from './harness.ts';
 
 const env = process.env;
-export const FUZZ_MS = Number(env['SKYPUSH_FUZZ_MS'] ?? 20_000);
-const FIXED_SEED = env['SKYPUSH_FUZZ_SEED'];
-export const SEED =
-  FIXED_SEED !== undefined ? Number(FIXED_SEED) : (Date.now() ^ (Math.random() * 2 ** 31)) | 0;
-const PATH = env['SKYPUSH_FUZZ_PATH'];
+
+/** An integer from the environment, or `fallback`; anything else stops the suite with the variable's name. */
+function intFrom(name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new Error(`${name}=${JSON.stringify(raw)}: expected an integer`);
+  return Number(raw);
+}
+
+export const FUZZ_MS = intFrom('SKYPUSH_FUZZ_MS', 15_000);
+export const SEED = intFrom('SKYPUSH_FUZZ_SEED', (Date.now() ^ (Math.random() * 2 ** 31)) | 0);
+const PATH = env['SKYPUSH_FUZZ_PATH'] || undefined;
 const STRICT = env['SKYPUSH_FUZZ_STRICT'] === '1';
 
 /** A test's own timeout: the budget plus start-up, the last batch and the checks. */

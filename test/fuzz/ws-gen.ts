@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { FrameType, InboundType } from '../../src/protocol.ts';
 import { WS_PATH } from '../../src/realtime/upgrade.ts';
 import type { Tokens } from './harness.ts';
+import { mostly } from './http-gen.ts';
 import { encodeFrame, type FrameSpec } from './raw.ts';
 
 /** A credential, resolved at run time: a fresh ticket is fetched over REST for `ticket`. */
@@ -37,53 +38,58 @@ export interface Resolved {
 const key = () => randomBytes(16).toString('base64');
 
 export const handshakeArb: fc.Arbitrary<HandshakeCase> = fc.record({
-  method: fc.constantFrom('GET', 'GET', 'GET', 'GET', 'POST', 'HEAD', 'OPTIONS', 'get'),
-  path: fc.constantFrom(
+  method: mostly('GET', ['POST', 'HEAD', 'OPTIONS', 'get']),
+  path: mostly(
     WS_PATH,
-    WS_PATH,
-    WS_PATH,
-    `${WS_PATH}/`,
-    `/${WS_PATH}`,
-    WS_PATH.toUpperCase(),
-    WS_PATH.replace('ws', '%77s'),
-    `http://127.0.0.1${WS_PATH}`,
-    `ws://a:99999${WS_PATH}`,
-    '//a:99999/',
-    '//[::1/',
-    'http://[::1',
-    '*',
-    '/',
-    '/healthz',
-    `${WS_PATH}%00`,
-    `${WS_PATH}#x`,
-    `${WS_PATH}/../messages`,
+    [
+      `${WS_PATH}/`,
+      `/${WS_PATH}`,
+      WS_PATH.toUpperCase(),
+      WS_PATH.replace('ws', '%77s'),
+      `http://127.0.0.1${WS_PATH}`,
+      `ws://a:99999${WS_PATH}`,
+      '//a:99999/',
+      '//[::1/',
+      'http://[::1',
+      '*',
+      '/',
+      '/healthz',
+      `${WS_PATH}%00`,
+      `${WS_PATH}#x`,
+      `${WS_PATH}/../messages`,
+    ],
+    40,
   ),
-  query: fc.array(
-    fc.tuple(
-      fc.constantFrom('token', 'ticket', 'since', 'TOKEN', '%74oken', 'x', ''),
-      fc.oneof(
-        fc.constantFrom<Cred>('user', 'admin', 'forged', 'expired', 'garbage', 'ticket', 'used-ticket'),
-        fc.constantFrom('', '%', '%ZZ', '%E0%A4%A', 'a'.repeat(9000), '000000000000.1', '.'),
+  query: fc.oneof(
+    { weight: 2, arbitrary: fc.constant<Array<[string, string]>>([]) },
+    {
+      weight: 1,
+      arbitrary: fc.array<[string, string]>(
+        fc.tuple(
+          fc.constantFrom<string>('token', 'ticket', 'since', 'TOKEN', '%74oken', 'x', ''),
+          fc.oneof<fc.Arbitrary<string>[]>(
+            fc.constantFrom<Cred>('user', 'admin', 'forged', 'expired', 'garbage', 'ticket', 'used-ticket'),
+            fc.constantFrom('', '%', '%ZZ', '%E0%A4%A', 'a'.repeat(9000), '000000000000.1', '.'),
+          ),
+        ),
+        { minLength: 1, maxLength: 2 },
       ),
-    ),
-    { maxLength: 3 },
+    },
   ),
   since: fc.constantFrom<Since>('none', 'none', 'valid', 'future', 'foreign', 'garbage', 'empty', 'huge'),
-  host: fc.constantFrom('127.0.0.1', '127.0.0.1', null, 'a:99999', '[::1', ''),
+  host: mostly<string | null>('127.0.0.1', [null, 'a:99999', '[::1', '']),
   headers: fc
     .record({
-      upgrade: fc.constantFrom('websocket', 'websocket', 'WebSocket', 'h2c', 'websocket, h2c', 'foo', null),
-      connection: fc.constantFrom(
-        'Upgrade',
-        'Upgrade',
+      upgrade: mostly<string | null>('websocket', ['WebSocket', 'h2c', 'websocket, h2c', 'foo', null]),
+      connection: mostly<string | null>('Upgrade', [
         'keep-alive, Upgrade',
         'upgrade',
         'close',
         'Upgrade, HTTP2-Settings',
         null,
-      ),
-      version: fc.constantFrom('13', '13', '13', '8', '', '13, 8', 'abc', null),
-      key: fc.constantFrom('good', 'good', 'good', 'short', 'garbage', 'two', null),
+      ]),
+      version: mostly<string | null>('13', ['8', '', '13, 8', 'abc', null]),
+      key: mostly<string | null>('good', ['short', 'garbage', 'two', null]),
       origin: fc.constantFrom(
         null,
         null,
@@ -117,7 +123,7 @@ export const handshakeArb: fc.Arbitrary<HandshakeCase> = fc.record({
       if (h.protocolExtra !== null) out.push(['Sec-WebSocket-Protocol', h.protocolExtra]);
       return out;
     }),
-  credIn: fc.constantFrom('subprotocol', 'header', 'query', 'ticket', 'nowhere'),
+  credIn: fc.constantFrom('subprotocol', 'subprotocol', 'header', 'query', 'ticket', 'nowhere'),
   cred: fc.constantFrom<Cred>('user', 'user', 'admin', 'forged', 'expired', 'garbage', 'none'),
   version: fc.constantFrom('HTTP/1.1', 'HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0'),
 });
@@ -258,23 +264,23 @@ const closePayload: fc.Arbitrary<Buffer> = fc
 export const frameArb: fc.Arbitrary<FrameSpec> = fc
   .record({
     opcode: fc.oneof(
-      { weight: 10, arbitrary: fc.constant(1) },
-      { weight: 2, arbitrary: fc.constantFrom(0, 2, 8, 9, 10) },
+      { weight: 30, arbitrary: fc.constant(1) },
+      { weight: 3, arbitrary: fc.constantFrom(0, 2, 8, 9, 10) },
       { weight: 1, arbitrary: fc.integer({ min: 0, max: 15 }) },
     ),
-    fin: fc.oneof({ weight: 6, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    fin: fc.oneof({ weight: 20, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
     rsv: fc.oneof(
-      { weight: 12, arbitrary: fc.constant(0) },
+      { weight: 40, arbitrary: fc.constant(0) },
       { weight: 1, arbitrary: fc.integer({ min: 1, max: 7 }) },
     ),
     mask: fc.oneof(
-      { weight: 12, arbitrary: fc.constant(true) },
+      { weight: 40, arbitrary: fc.constant(true) },
       { weight: 1, arbitrary: fc.constant(false) },
     ),
     payload: payloadArb,
     close: closePayload,
     lie: fc.oneof(
-      { weight: 12, arbitrary: fc.constant(undefined) },
+      { weight: 40, arbitrary: fc.constant(undefined) },
       {
         weight: 1,
         arbitrary: fc.constantFrom(0, 1, 125, 126, 65_535, 65_536, 2 ** 32, Number.MAX_SAFE_INTEGER),
@@ -308,7 +314,7 @@ export const frameCaseArb: fc.Arbitrary<FrameCase> = fc.record({
     'after-connected',
     'after-close',
   ),
-  frames: fc.array(frameArb, { minLength: 1, maxLength: 6 }),
+  frames: fc.array(frameArb, { minLength: 1, maxLength: 8 }),
   cred: fc.constantFrom('user', 'admin'),
   resume: fc.boolean(),
 });
