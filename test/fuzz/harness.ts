@@ -88,7 +88,9 @@ export async function startFuzzServer(env: Record<string, string> = {}): Promise
     const where = `after ${after}`;
     assert.equal(node.proc.exitCode, null, `${where}: the server exited\n${tail(node.output)}`);
     assert.equal(node.proc.signalCode, null, `${where}: the server was killed\n${tail(node.output)}`);
-    const health = await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(5000) });
+    const health = await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(5000) }).catch(
+      (e: unknown) => assert.fail(`${where}: /healthz did not answer: ${String(e)}`),
+    );
     assert.equal(health.status, 200, `${where}: /healthz answered ${health.status}`);
     self.cursor = await wellBehavedClient(node, where);
     // The whole log every time: a line may straddle two chunks.
