@@ -10,6 +10,7 @@ import { WebSocketServer } from 'ws';
 import type { AuthService, Principal } from '../auth/auth.service.ts';
 import type { Config } from '../config.ts';
 import { AppError, Errors } from '../errors.ts';
+import { handshakeProblem } from './handshake.ts';
 import { redactUrl } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { SUBPROTOCOL } from '../protocol.ts';
@@ -95,6 +96,7 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  405: 'Method Not Allowed',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
@@ -171,6 +173,8 @@ export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
       return fail(req, socket, new AppError(Errors.BAD_REQUEST, 'malformed request target'));
     if (url.pathname !== WS_PATH)
       return fail(req, socket, new AppError(Errors.NOT_FOUND, 'no WebSocket endpoint here'));
+    const problem = handshakeProblem(req);
+    if (problem) return fail(req, socket, problem);
     if (deps.isShuttingDown())
       return fail(
         req,
@@ -219,6 +223,12 @@ export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
       });
     });
   }
+
+  // Anything ws still refuses in the handshake (an unacceptable Sec-WebSocket-Extensions offer) is
+  // answered with the envelope too, instead of ws's plain text.
+  wss.on('wsClientError', (err: Error, socket: Duplex, req: IncomingMessage) =>
+    fail(req, socket, new AppError(Errors.BAD_REQUEST, `invalid WebSocket handshake: ${err.message}`)),
+  );
 
   // Everything the listener does is guarded: whatever a request triggers refuses that socket alone
   // (400/404/… with the envelope, or 500 and a log line for a bug) and never reaches the process.
