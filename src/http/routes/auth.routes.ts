@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { bearer, envelopeSchema, errorSchema, ok } from '../envelope.ts';
 import { principalOf } from '../auth-hooks.ts';
-import type { RouteDeps } from '../server.ts';
+import type { AuthService } from '../../auth/auth.service.ts';
+import type { AuthHooks } from '../auth-hooks.ts';
 
 const userSchema = {
   type: 'object',
@@ -14,7 +15,12 @@ const userSchema = {
   },
 } as const;
 
-export async function authRoutes(app: FastifyInstance, { auth, hooks }: RouteDeps): Promise<void> {
+export interface AuthRouteDeps {
+  auth: Pick<AuthService, 'login'>;
+  hooks: Pick<AuthHooks, 'authenticate'>;
+}
+
+export async function authRoutes(app: FastifyInstance, { auth, hooks }: AuthRouteDeps): Promise<void> {
   app.post<{ Body: { username: string; password: string } }>(
     '/api/v1/auth/login',
     {
