@@ -17,16 +17,17 @@ import type { Presence } from '../realtime/presence.ts';
 import type { Store } from '../store/database.ts';
 import type { UserService } from '../users/user.service.ts';
 import { AppError, Errors } from '../errors.ts';
-import { createAuthHooks, type AuthHooks } from './auth-hooks.ts';
+import { createAuthHooks } from './auth-hooks.ts';
 import { checkBodyText } from './body-text.ts';
 import { clientErrorHandler } from './client-error.ts';
 import { frameworkErrors, installErrorHandler } from './error-handler.ts';
 import { registerRateLimit } from './rate-limit.ts';
+import type { SendQuota } from './send-quota.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { messageRoutes } from './routes/messages.routes.ts';
 import { opsRoutes } from './routes/ops.routes.ts';
+import { realtimeRoutes } from './routes/realtime.routes.ts';
 import { userRoutes } from './routes/users.routes.ts';
-import { wsRoutes } from './routes/ws.routes.ts';
 
 export interface HttpDeps {
   config: Config;
@@ -42,10 +43,6 @@ export interface HttpDeps {
   redis?: Redis;
   /** Extra route plugins (the web pages). */
   plugins?: Array<(app: FastifyInstance) => Promise<void>>;
-}
-
-export interface RouteDeps extends HttpDeps {
-  hooks: AuthHooks;
 }
 
 export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
@@ -125,10 +122,22 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     ...(deps.redis && { redis: deps.redis }),
   });
 
-  const routeDeps: RouteDeps = { ...deps, hooks: createAuthHooks(deps.auth) };
-  for (const routes of [authRoutes, userRoutes, messageRoutes, wsRoutes, opsRoutes]) {
-    await app.register(async (scope) => routes(scope, routeDeps));
-  }
+  // Each route module gets only what it uses (and imports nothing from this file).
+  const { auth, users, messages, presence, metrics, store, isShuttingDown, config } = deps;
+  const hooks = createAuthHooks(auth);
+  const sendLimit: SendQuota = {
+    perMinute: config.messages.sendRateLimit,
+    adminPerMinute: config.messages.sendRateLimitAdmin,
+  };
+  const { maxMessageBytes } = config.messages;
+  const routes: Array<(scope: FastifyInstance) => Promise<void>> = [
+    (scope) => authRoutes(scope, { auth, hooks, loginRateLimit: config.auth.loginRateLimit }),
+    (scope) => userRoutes(scope, { users, hooks }),
+    (scope) => messageRoutes(scope, { messages, hooks, metrics, maxMessageBytes, sendLimit }),
+    (scope) => realtimeRoutes(scope, { auth, messages, presence, hooks, sendLimit }),
+    (scope) => opsRoutes(scope, { store, metrics, isShuttingDown }),
+  ];
+  for (const register of routes) await app.register(async (scope) => register(scope));
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   return app;
 }

@@ -15,6 +15,12 @@ import { connect, type TestSocket } from '../helpers/ws-client.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The nodes' fallback tail-read poll (SKYPUSH_EVENT_POLL_INTERVAL_MS), shorter than the 1 s default so
+ * that "exactly once" checks can wait past more than two polls, any of which could deliver a duplicate.
+ */
+const POLL_MS = 200;
+
 async function eventually(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await pred())) {
@@ -40,6 +46,7 @@ describe('cluster: 3 nodes on PostgreSQL + Redis', () => {
       SKYPUSH_PRESENCE_TTL_MS: '1500',
       SKYPUSH_REDIS_PROBE_INTERVAL_MS: '500',
       SKYPUSH_EXPIRY_SWEEP_MS: '50',
+      SKYPUSH_EVENT_POLL_INTERVAL_MS: String(POLL_MS),
     };
     const first = await startNode({ ...env, SKYPUSH_NODE_ID: 'A' });
     nodes = [
@@ -88,7 +95,8 @@ describe('cluster: 3 nodes on PostgreSQL + Redis', () => {
 
     const id = await sendVia(2, [U]);
     for (const tab of tabs) await tab.waitFor((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === id);
-    await sleep(300);
+    // Past more than two polls on every node: a duplicate from the poll would have arrived by now.
+    await sleep(3 * POLL_MS);
     for (const tab of tabs)
       assert.equal(
         tab.frames.filter((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === id).length,

@@ -78,6 +78,7 @@ for (const dialect of DIALECTS) {
       const after = await rowCounts(t.app.store.db);
       assert.equal(after.messages, before.messages + 1);
       assert.equal(after.inbox, before.inbox + 2);
+      assert.equal(after.events, before.events + 2, 'one event row per target');
 
       const item = (await inbox(ben.token)).items.find((i) => i.id === r.body.data.messageId);
       assert.ok(item);
@@ -105,6 +106,7 @@ for (const dialect of DIALECTS) {
       const after = await rowCounts(t.app.store.db);
       assert.equal(after.messages, before.messages + 1);
       assert.equal(after.inbox, before.inbox, 'no per-user rows at send time');
+      assert.equal(after.events, before.events + 1, 'one event row for everyone, not one per user');
       const late = await t.createUser('late', { id: 1099 });
       for (const u of [ann, ben, cat, late]) {
         const items = await inbox(u.token);
@@ -206,11 +208,34 @@ for (const dialect of DIALECTS) {
     });
 
     it('clamps the page size to 1..100', async () => {
-      const page = await inbox(ben.token, '?limit=0');
-      assert.equal(page.items.length, 1);
-      for (let i = 0; i < 3; i++) await send(t.adminToken, { title: `bulk${i}`, targetType: 'all' });
-      const big = await inbox(ben.token, '?limit=9999');
-      assert.ok(big.items.length <= 100);
+      const u = await t.createUser('clamp', { id: 1250 });
+      // More than a page of direct messages, written in one statement each (150 sends would be slow).
+      const { db } = t.app.store;
+      const rows = Array.from({ length: 150 }, (_, i) => ({
+        title: `bulk${i}`,
+        content: 'c',
+        message_type: 'notice',
+        priority: 0,
+        sender_id: ann.id,
+        sender_name: 'ann',
+        link_url: null,
+        target_type: 'user' as const,
+        created_at: Date.now(),
+        expires_at: null,
+      }));
+      const ids = await db.insertInto('messages').values(rows).returning('id').execute();
+      await db
+        .insertInto('inbox')
+        .values(ids.map((r) => ({ user_id: u.id, message_id: r.id, read_at: null, deleted_at: null })))
+        .execute();
+      const total = (await allItems(u.token, '?limit=100')).length;
+      assert.ok(total >= 150, `inbox holds ${total}`);
+      const one = await inbox(u.token, '?limit=0');
+      assert.equal(one.items.length, 1);
+      assert.notEqual(one.nextCursor, null);
+      const big = await inbox(u.token, '?limit=9999');
+      assert.equal(big.items.length, 100);
+      assert.notEqual(big.nextCursor, null);
     });
 
     it('filters the inbox by status and by messageType', async () => {

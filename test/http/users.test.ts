@@ -218,9 +218,15 @@ for (const dialect of DIALECTS) {
 
     it('refuses to let an admin disable or demote themselves', async () => {
       const me = await admin<{ id: number }>('GET', '/api/v1/auth/me');
-      const r = await admin('PATCH', `/api/v1/users/${me.body.data.id}`, { disabled: true });
-      assert.equal(r.status, 409);
-      assert.equal((await admin('GET', '/api/v1/auth/me')).status, 200);
+      const path = `/api/v1/users/${me.body.data.id}`;
+      for (const change of [{ disabled: true }, { role: 'user' }, { role: 'user', disabled: true }]) {
+        const r = await admin('PATCH', path, change);
+        assert.equal(r.status, 409, JSON.stringify(change));
+      }
+      const after = await admin<{ role: string; disabled: boolean }>('GET', path);
+      assert.equal(after.status, 200, 'still an enabled admin');
+      assert.equal(after.body.data.role, 'admin');
+      assert.equal(after.body.data.disabled, false);
     });
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { appendEvents } from '../../src/messages/event-log.ts';
+import { appendEvents, headSeq, readAfter } from '../../src/messages/event-log.ts';
+import { openStore } from '../../src/store/database.ts';
 import { DIALECTS, startApp, type TestApp } from '../helpers/app.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -13,51 +14,73 @@ for (const dialect of DIALECTS) {
     });
     after(async () => t.close());
 
-    it('never lets a reader see a later commit while an earlier append is still open', async () => {
+    // Three appends: A appends n=1 and stays open; B starts appending n=2; A appends n=3 and commits; then
+    // B commits. Commit order (A, then B) must be seq order, so a reader on another connection, reading at
+    // each step, only ever sees a prefix of the final log: with the lock removed, B draws its seq while A
+    // is open; with the lock taken after the seq is drawn, B draws seq 2 and waits for the lock while A
+    // draws seq 3 and commits first, so a reader sees 1 and 3 before 2 exists.
+    it('never lets a reader see a seq before every lower seq that will commit has committed', async () => {
       const { db } = t.app.store;
-      const head = await t.app.feed.head();
-      let release!: () => void;
-      const held = new Promise<void>((r) => (release = r));
-      let appended!: () => void;
-      const firstAppended = new Promise<void>((r) => (appended = r));
-      const tx1 = db.transaction().execute(async (trx) => {
-        const seq = await appendEvents(
-          trx,
-          dialect,
-          [{ userId: null, type: 'SYSTEM_NOTIFY', data: { n: 1 } }],
-          Date.now(),
+      // Another store on the same database (as another node would open it): a reader that neither the
+      // app's one SQLite connection nor its PostgreSQL pool can make wait.
+      const reader = openStore(t.config.database);
+      try {
+        const head = await headSeq(reader.db);
+        const read = async () =>
+          (await readAfter(reader.db, head, 10)).map((e) => ({
+            seq: Number(e.seq),
+            n: (JSON.parse(e.data) as { n: number }).n,
+          }));
+        const append = (trx: typeof db, n: number) =>
+          appendEvents(trx, dialect, [{ userId: null, type: 'SYSTEM_NOTIFY', data: { n } }], Date.now());
+        const gate = () => {
+          let open!: () => void;
+          const passed = new Promise<void>((r) => (open = r));
+          return { open, passed };
+        };
+        const aAppended = gate();
+        const aGo = gate();
+        const bAppended = gate();
+        const bGo = gate();
+        const txA = db.transaction().execute(async (trx) => {
+          await append(trx, 1);
+          aAppended.open();
+          await aGo.passed;
+          await append(trx, 3);
+        });
+        await aAppended.passed;
+        const txB = db.transaction().execute(async (trx) => {
+          await append(trx, 2);
+          bAppended.open();
+          await bGo.passed;
+        });
+        const bDrewFirst = await Promise.race([
+          bAppended.passed.then(() => true),
+          sleep(300).then(() => false),
+        ]);
+        const reads = [await read()];
+        aGo.open();
+        await txA;
+        await bAppended.passed;
+        reads.push(await read());
+        bGo.open();
+        await txB;
+        const final = await read();
+        for (const seen of reads)
+          assert.deepEqual(
+            seen,
+            final.slice(0, seen.length),
+            `a reader saw ${JSON.stringify(seen)}, not a prefix of the log ${JSON.stringify(final)}`,
+          );
+        assert.deepEqual(
+          final.map((e) => e.n),
+          [1, 3, 2],
+          'seq order is commit order: both of A, then B',
         );
-        appended();
-        await held;
-        return seq;
-      });
-      await firstAppended;
-      // A second writer starts and would commit first if nothing ordered them.
-      const tx2 = db
-        .transaction()
-        .execute((trx) =>
-          appendEvents(trx, dialect, [{ userId: null, type: 'SYSTEM_NOTIFY', data: { n: 2 } }], Date.now()),
-        );
-      await sleep(300);
-      const seen = await Promise.race([
-        t.app.feed.readAfter(head, 10),
-        sleep(300).then(() => 'blocked' as const),
-      ]);
-      if (seen !== 'blocked') {
-        const ns = seen.map((e) => (JSON.parse(e.dataJson) as { n: number }).n);
-        assert.ok(
-          !(ns.includes(2) && !ns.includes(1)),
-          `reader saw the later commit alone: ${JSON.stringify(ns)}`,
-        );
+        assert.equal(bDrewFirst, false, 'a second append finished while the first transaction was open');
+      } finally {
+        await reader.close();
       }
-      release();
-      const [s1, s2] = await Promise.all([tx1, tx2]);
-      assert.ok(s1 < s2, `first append has the lower seq (${s1} < ${s2})`);
-      const all = await t.app.feed.readAfter(head, 10);
-      assert.deepEqual(
-        all.map((e) => (JSON.parse(e.dataJson) as { n: number }).n),
-        [1, 2],
-      );
     });
 
     it('delivers concurrent sends to a live client in strictly increasing cursor order', async () => {

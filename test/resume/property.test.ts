@@ -31,6 +31,8 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
 const sorted = (m: Map<number, InboxEntry>) =>
   [...m.values()].map((e) => ({ ...e })).sort((a, b) => b.id - a.id);
 
+const seqOf = (cursor: string | undefined) => Number(cursor?.split('.')[1] ?? 0);
+
 for (const dialect of DIALECTS) {
   describe(`${dialect}: reconstructed inbox equals the server's`, () => {
     let t: TestApp;
@@ -47,6 +49,32 @@ for (const dialect of DIALECTS) {
           const refetch = () => restInbox(t.request, u.token);
           const client = new ResumingClient(t.wsUrl, u.token, refetch);
           await client.connect();
+          /** Where the client's stream starts: the first CONNECTED cursor. */
+          const start = seqOf(client.cursor);
+          // A second connection that stays online: once it has seen the user's last event, this node's
+          // hub has read that far, so a resume replays everything missed (none of it arrives live).
+          const watcher = new ResumingClient(t.wsUrl, u.token);
+          await watcher.connect();
+          const { db } = t.app.store;
+          /** The user's events in (afterSeq, uptoSeq]: theirs and everyone's. */
+          const userEvents = (afterSeq: number, uptoSeq = Number.MAX_SAFE_INTEGER) =>
+            db
+              .selectFrom('events')
+              .select('seq')
+              .where((eb) => eb.or([eb('user_id', '=', u.id), eb('user_id', 'is', null)]))
+              .where('seq', '>', afterSeq)
+              .where('seq', '<=', uptoSeq)
+              .orderBy('seq')
+              .execute()
+              .then((rows) => rows.map((r) => Number(r.seq)));
+          /** Expected `replayed` of each resume, in order. */
+          const expectedReplays: number[] = [];
+          const resume = async () => {
+            const userHead = (await userEvents(0)).at(-1) ?? 0;
+            await watcher.until(() => seqOf(watcher.cursor) >= userHead, 5000, 'the hub to reach the head');
+            expectedReplays.push((await userEvents(seqOf(client.cursor), userHead)).length);
+            await client.connect();
+          };
           // An app loads the inbox once after its first connect; events keep it current from then on.
           for (const e of await refetch()) client.inbox.set(e.id, e);
           let online = true;
@@ -86,12 +114,12 @@ for (const dialect of DIALECTS) {
                 online = false;
                 break;
               case 'resume':
-                if (!online) await client.connect();
+                if (!online) await resume();
                 online = true;
                 break;
             }
           }
-          if (!online) await client.connect();
+          if (!online) await resume();
           const server = await refetch();
           const count = (
             await t.request<{ count: number }>('GET', '/api/v1/messages/unread-count', { token: u.token })
@@ -110,6 +138,19 @@ for (const dialect of DIALECTS) {
           assert.equal(count, server.filter((e) => !e.isRead).length);
           const ids = client.newMessageIds();
           assert.equal(new Set(ids).size, ids.length, 'no NEW_MESSAGE twice');
+          // Every resume was within retention and SKYPUSH_REPLAY_MAX, so each must have succeeded and
+          // replayed exactly what was missed: converging through RESYNC refetches does not count.
+          assert.deepEqual(client.resyncs, [], 'no RESYNC');
+          assert.deepEqual(
+            client.connects.slice(1),
+            expectedReplays.map((replayed) => ({ ok: true, replayed })),
+          );
+          // Without a RESYNC, the client processed each of its events exactly once, in log order.
+          assert.deepEqual(
+            client.events.map((e) => seqOf(e.cursor)),
+            await userEvents(start),
+          );
+          await watcher.close();
           await client.close();
         }),
         { numRuns: 15 },

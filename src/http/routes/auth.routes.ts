@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, Errors } from '../../errors.ts';
 import { bearer, envelopeSchema, errorSchema, ok } from '../envelope.ts';
 import { principalOf } from '../auth-hooks.ts';
-import type { RouteDeps } from '../server.ts';
+import type { AuthService } from '../../auth/auth.service.ts';
+import type { AuthHooks } from '../auth-hooks.ts';
 
 const userSchema = {
   type: 'object',
@@ -31,7 +32,17 @@ function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
   return ac.signal;
 }
 
-export async function authRoutes(app: FastifyInstance, { auth, hooks, config }: RouteDeps): Promise<void> {
+export interface AuthRouteDeps {
+  auth: Pick<AuthService, 'login'>;
+  hooks: Pick<AuthHooks, 'authenticate'>;
+  /** SKYPUSH_LOGIN_RATE_LIMIT: login attempts per client address per minute. */
+  loginRateLimit: number;
+}
+
+export async function authRoutes(
+  app: FastifyInstance,
+  { auth, hooks, loginRateLimit }: AuthRouteDeps,
+): Promise<void> {
   app.post<{ Body: { username: string; password: string } }>(
     '/api/v1/auth/login',
     {
@@ -39,7 +50,7 @@ export async function authRoutes(app: FastifyInstance, { auth, hooks, config }: 
       // from SKYPUSH_TRUST_PROXY's proxies, so a forged header does not make a new source.
       config: {
         rateLimit: {
-          max: config.auth.loginRateLimit,
+          max: loginRateLimit,
           timeWindow: 60_000,
           keyGenerator: (request: FastifyRequest) => `login:${request.ip}`,
         },

@@ -1,10 +1,10 @@
 /** The caller's inbox and sending: the seed's message API. */
 import type { FastifyInstance } from 'fastify';
-import type { SendInput } from '../../messages/message.service.ts';
-import { principalOf } from '../auth-hooks.ts';
+import type { MessageService, SendInput } from '../../messages/message.service.ts';
+import type { Metrics } from '../../metrics.ts';
+import { principalOf, type AuthHooks } from '../auth-hooks.ts';
 import { bearer, envelopeSchema, errorSchema, idParam, ok } from '../envelope.ts';
-import { sendQuota } from '../send-quota.ts';
-import type { RouteDeps } from '../server.ts';
+import { sendQuota, type SendQuota } from '../send-quota.ts';
 
 const itemSchema = {
   type: 'object',
@@ -26,14 +26,26 @@ const itemSchema = {
   },
 } as const;
 
+export interface MessageRouteDeps {
+  messages: Pick<
+    MessageService,
+    'send' | 'list' | 'get' | 'unreadCount' | 'markRead' | 'markAllRead' | 'remove'
+  >;
+  hooks: Pick<AuthHooks, 'authenticate'>;
+  metrics: Pick<Metrics, 'messagesSent'>;
+  /** SKYPUSH_MAX_MESSAGE_BYTES, for the body schema. */
+  maxMessageBytes: number;
+  /** The per-sender limit of POST /messages/send (SKYPUSH_SEND_RATE_LIMIT[_ADMIN]). */
+  sendLimit: SendQuota;
+}
+
 export async function messageRoutes(
   app: FastifyInstance,
-  { messages, hooks, metrics, config }: RouteDeps,
+  { messages, hooks, metrics, maxMessageBytes, sendLimit }: MessageRouteDeps,
 ): Promise<void> {
   const tags = ['messages'];
   const common = { onRequest: hooks.authenticate };
-  const { maxMessageBytes, sendRateLimit, sendRateLimitAdmin } = config.messages;
-  const quota = sendQuota({ perMinute: sendRateLimit, adminPerMinute: sendRateLimitAdmin });
+  const quota = sendQuota(sendLimit);
 
   app.post<{ Body: SendInput; Headers: { 'idempotency-key'?: string } }>(
     '/api/v1/messages/send',

@@ -2,11 +2,18 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError, Errors } from '../../errors.ts';
 import { ok } from '../envelope.ts';
-import type { RouteDeps } from '../server.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { Store } from '../../store/database.ts';
+
+export interface OpsRouteDeps {
+  store: Pick<Store, 'ping'>;
+  metrics: Pick<Metrics, 'registry'>;
+  isShuttingDown: () => boolean;
+}
 
 export async function opsRoutes(
   app: FastifyInstance,
-  { store, metrics, isShuttingDown }: RouteDeps,
+  { store, metrics, isShuttingDown }: OpsRouteDeps,
 ): Promise<void> {
   const hide = { hide: true, tags: ['ops'] };
   app.get('/healthz', { schema: { ...hide, summary: 'Process is up' } }, async () => ok({ status: 'ok' }));

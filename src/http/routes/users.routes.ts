@@ -1,9 +1,14 @@
 /** Admin-only user management: create, list, get, change, and bulk mirroring from a host platform. */
 import type { FastifyInstance } from 'fastify';
 import { AppError, Errors } from '../../errors.ts';
-import type { BulkUserInput, CreateUserInput, PatchUserInput } from '../../users/user.service.ts';
+import type {
+  BulkUserInput,
+  CreateUserInput,
+  PatchUserInput,
+  UserService,
+} from '../../users/user.service.ts';
 import { bearer, envelopeSchema, errorSchema, idParam, ok } from '../envelope.ts';
-import type { RouteDeps } from '../server.ts';
+import type { AuthHooks } from '../auth-hooks.ts';
 
 const username = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.@-]+$' } as const;
 const role = { type: 'string', enum: ['admin', 'user'] } as const;
@@ -25,7 +30,12 @@ const userSchema = {
   },
 } as const;
 
-export async function userRoutes(app: FastifyInstance, { users, hooks }: RouteDeps): Promise<void> {
+export interface UserRouteDeps {
+  users: Pick<UserService, 'create' | 'list' | 'get' | 'patch' | 'bulkUpsert'>;
+  hooks: Pick<AuthHooks, 'requireAdmin'>;
+}
+
+export async function userRoutes(app: FastifyInstance, { users, hooks }: UserRouteDeps): Promise<void> {
   const common = { onRequest: hooks.requireAdmin };
   const tags = ['users'];
 

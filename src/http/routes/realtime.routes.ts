@@ -1,21 +1,32 @@
-/** The seed's WebSocket management endpoints, plus one-time tickets for the upgrade. */
+/**
+ * The REST side of real-time delivery: one-time tickets for the WebSocket upgrade, who is online, and the
+ * admin broadcast. The WebSocket route itself is realtime/upgrade.ts.
+ */
 import type { FastifyInstance } from 'fastify';
+import type { AuthService } from '../../auth/auth.service.ts';
 import { AppError, Errors } from '../../errors.ts';
 import { BROADCAST_TYPES, INBOUND_LIMITS } from '../../protocol.ts';
-import { principalOf } from '../auth-hooks.ts';
+import type { MessageService } from '../../messages/message.service.ts';
+import type { Presence } from '../../realtime/presence.ts';
+import { principalOf, type AuthHooks } from '../auth-hooks.ts';
 import { bearer, envelopeSchema, errorSchema, ok } from '../envelope.ts';
-import { sendQuota } from '../send-quota.ts';
-import type { RouteDeps } from '../server.ts';
+import { sendQuota, type SendQuota } from '../send-quota.ts';
 
-export async function wsRoutes(
+export interface RealtimeRouteDeps {
+  auth: Pick<AuthService, 'issueTicket'>;
+  messages: Pick<MessageService, 'broadcast'>;
+  presence: Pick<Presence, 'onlineUserIds' | 'isOnline'>;
+  hooks: AuthHooks;
+  /** The per-sender limit of POST /ws/broadcast (SKYPUSH_SEND_RATE_LIMIT[_ADMIN]). */
+  sendLimit: SendQuota;
+}
+
+export async function realtimeRoutes(
   app: FastifyInstance,
-  { auth, messages, presence, hooks, config }: RouteDeps,
+  { auth, messages, presence, hooks, sendLimit }: RealtimeRouteDeps,
 ): Promise<void> {
   const tags = ['websocket'];
-  const quota = sendQuota({
-    perMinute: config.messages.sendRateLimit,
-    adminPerMinute: config.messages.sendRateLimitAdmin,
-  });
+  const quota = sendQuota(sendLimit);
 
   app.post(
     '/api/v1/ws/ticket',
