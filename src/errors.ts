@@ -42,6 +42,7 @@ export const Errors = Object.freeze({
   MESSAGE_TOO_LARGE: spec(41301, 413, 'message larger than SKYPUSH_MAX_MESSAGE_BYTES'),
   SEND_TOO_LARGE: spec(41302, 413, 'targets × message bytes over SKYPUSH_MAX_SEND_BYTES'),
   UNSUPPORTED_MEDIA_TYPE: spec(415, 415, 'unsupported media type; send application/json'),
+  EXPECTATION_FAILED: spec(417, 417, 'unsupported Expect header; only 100-continue is understood'),
   TOO_MANY_REQUESTS: spec(429, 429, 'too many requests'),
   HEADERS_TOO_LARGE: spec(431, 431, 'request headers too large'),
   LOGIN_LOCKED: spec(42901, 429, 'too many failed logins; try again later'),

@@ -6,7 +6,7 @@
  * raw, then the connection is closed. It never throws, and it never logs what the client sent (the raw
  * packet may carry tokens).
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Errors, type ErrorSpec } from '../errors.ts';
@@ -61,5 +61,24 @@ export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: 
     socket.destroy();
   } catch {
     socket.destroy();
+  }
+}
+
+/**
+ * Node's 'checkExpectation' (an `Expect` other than 100-continue): answered 417 with the envelope
+ * instead of Node's empty body, and the connection closed.
+ */
+export function expectationFailed(_req: IncomingMessage, res: ServerResponse): void {
+  try {
+    const spec = Errors.EXPECTATION_FAILED;
+    const body = JSON.stringify({ code: spec.code, message: spec.message, data: null });
+    res.writeHead(spec.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    res.end(body);
+  } catch {
+    res.destroy();
   }
 }

@@ -19,7 +19,7 @@ import type { UserService } from '../users/user.service.ts';
 import { AppError, Errors } from '../errors.ts';
 import { createAuthHooks } from './auth-hooks.ts';
 import { checkBodyText } from './body-text.ts';
-import { clientErrorHandler } from './client-error.ts';
+import { clientErrorHandler, expectationFailed } from './client-error.ts';
 import { frameworkErrors, installErrorHandler } from './error-handler.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import type { SendQuota } from './send-quota.ts';
@@ -52,11 +52,18 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     trustProxy: deps.config.http.trustProxy,
     // Slowloris (upgrades included): Node enforces headersTimeout only every connectionsCheckingInterval,
     // 30 s by default, so the interval is lowered with it.
+    // Node answers a missing Host and an unknown Expect itself with an empty body: the first is checked
+    // in an onRequest hook below, the second answered by expectationFailed, both with the envelope.
     serverFactory: (handler) =>
       createServer(
-        { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 },
+        {
+          headersTimeout: 10_000,
+          requestTimeout: 30_000,
+          connectionsCheckingInterval: 1_000,
+          requireHostHeader: false,
+        },
         handler,
-      ),
+      ).on('checkExpectation', expectationFailed),
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false },
     },
@@ -99,7 +106,10 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       reply.elapsedTime / 1000,
     );
   });
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
+    // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own check would answer with an empty body.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined)
+      throw new AppError(Errors.BAD_REQUEST, 'missing Host header');
     if (deps.isShuttingDown()) void reply.header('connection', 'close');
   });
 

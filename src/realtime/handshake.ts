@@ -16,6 +16,8 @@ export function handshakeProblem(req: IncomingMessage): AppError | undefined {
     return new AppError(Errors.METHOD_NOT_ALLOWED, 'a WebSocket handshake is a GET request', {
       headers: { Allow: 'GET' },
     });
+  if (req.httpVersion === '1.1' && req.headers.host === undefined)
+    return new AppError(Errors.BAD_REQUEST, 'missing Host header');
   const key = req.headers['sec-websocket-key'];
   if (key === undefined || !KEY.test(key))
     return new AppError(Errors.BAD_REQUEST, 'missing or invalid Sec-WebSocket-Key header');
