@@ -53,8 +53,6 @@ export const Errors = Object.freeze({
   SERVER_FULL: spec(50303, 503, 'too many connections on this node'),
 });
 
-export type ErrorName = keyof typeof Errors;
-
 /** An error with a catalogue entry; the HTTP layer turns it into the `{code,message,data}` envelope. */
 export class AppError extends Error {
   readonly code: number;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { appendEvents } from '../../src/messages/event-log.ts';
+import { appendEvents } from '../../src/messages/event-log.repository.ts';
 import { DIALECTS, startApp, type TestApp } from '../helpers/app.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -15,7 +15,7 @@ for (const dialect of DIALECTS) {
 
     it('never lets a reader see a later commit while an earlier append is still open', async () => {
       const { db } = t.app.store;
-      const head = await t.app.feed.head();
+      const head = await t.app.eventLog.head();
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
       let appended!: () => void;
@@ -40,7 +40,7 @@ for (const dialect of DIALECTS) {
         );
       await sleep(300);
       const seen = await Promise.race([
-        t.app.feed.readAfter(head, 10),
+        t.app.eventLog.readAfter(head, 10),
         sleep(300).then(() => 'blocked' as const),
       ]);
       if (seen !== 'blocked') {
@@ -53,7 +53,7 @@ for (const dialect of DIALECTS) {
       release();
       const [s1, s2] = await Promise.all([tx1, tx2]);
       assert.ok(s1 < s2, `first append has the lower seq (${s1} < ${s2})`);
-      const all = await t.app.feed.readAfter(head, 10);
+      const all = await t.app.eventLog.readAfter(head, 10);
       assert.deepEqual(
         all.map((e) => (JSON.parse(e.dataJson) as { n: number }).n),
         [1, 2],
