@@ -105,7 +105,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const parts = createMessages({ db, dialect, bus, nodeId: config.nodeId, settings: config.messages, now });
   const { service: messages, expiry } = parts;
   const eventLog = createEventLogReader({ db, unreadCounts: messages.unreadCounts, now });
-  let clusterPresence: RedisPresence | undefined;
+  // Assigned once the hub exists; the hub reports presence changes to it from then on.
+  let clusterPresence: RedisPresence | undefined = undefined;
   const hub = new Hub({
     source: eventLog,
     bus,
@@ -118,18 +119,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     onPresenceChange: (userId, online) => clusterPresence?.changed(userId, online),
     disabledAmong: users.disabledAmong,
   });
-  if (redisBus) {
-    clusterPresence = new RedisPresence({
-      redis: redisBus.publisher,
-      prefix: config.redis.prefix,
-      nodeId: config.nodeId,
-      ttlMs: config.redis.presenceTtlMs,
-      logger,
-      localUserIds: () => hub.localUserIds(),
-      now,
-    });
-    await clusterPresence.start();
-  }
+  clusterPresence = redisBus && (await startClusterPresence(config, redisBus, hub, logger, now));
   const presence: Presence = clusterPresence ?? hub;
   await hub.start();
 
@@ -193,7 +183,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   };
 }
 
-/** The Redis bus when one is configured and no bus is given (connected before use); else the given or in-process one. */
+/** The given bus; else the Redis bus when one is configured (connected before use); else the in-process one. */
 async function openBus(
   config: Config,
   given: Bus | undefined,
@@ -242,6 +232,27 @@ function startTimers(
     await stopExpiry();
     await stopHousekeeping();
   };
+}
+
+/** With a Redis bus, presence is the cluster's (each node publishes its local users); else the hub's own. */
+async function startClusterPresence(
+  config: Config,
+  redisBus: RedisBus,
+  hub: Hub,
+  logger: Logger,
+  now: () => number,
+): Promise<RedisPresence> {
+  const presence = new RedisPresence({
+    redis: redisBus.publisher,
+    prefix: config.redis.prefix,
+    nodeId: config.nodeId,
+    ttlMs: config.redis.presenceTtlMs,
+    logger,
+    localUserIds: () => hub.localUserIds(),
+    now,
+  });
+  await presence.start();
+  return presence;
 }
 
 /** The HTTP server with the WebSocket upgrade attached, not listening yet. */

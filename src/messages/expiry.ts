@@ -6,7 +6,6 @@
  * announced once.
  */
 import type { Kysely } from 'kysely';
-import type { Logger } from 'pino';
 import { messageOf } from '../logger.ts';
 import type { Dialect } from '../store/database.ts';
 import { EXPIRY_CURSOR_KEY } from '../store/migrate.ts';
@@ -95,7 +94,8 @@ export function createExpiryAnnouncer(deps: {
 export function startExpiryAnnouncer(deps: {
   announcer: Pick<ExpiryAnnouncer, 'announce'>;
   intervalMs: number;
-  logger: Pick<Logger, 'warn'>;
+  /** The app's pino logger, or anything with its `warn(obj, msg)`. */
+  logger: { warn(obj: object, msg: string): void };
 }): () => Promise<void> {
   let running: Promise<unknown> | undefined;
   const timer = setInterval(() => {

@@ -3,7 +3,6 @@
  * forgotten idempotency keys, expired tickets, announced expired messages), so no round blocks for long.
  * The tasks come from the parts that own the rows; this module only runs them.
  */
-import type { Logger } from 'pino';
 import { messageOf } from '../logger.ts';
 
 export interface HousekeepingTask {
@@ -19,7 +18,8 @@ export interface HousekeepingTask {
 export function startHousekeeping(deps: {
   tasks: readonly HousekeepingTask[];
   intervalMs: number;
-  logger: Pick<Logger, 'warn'>;
+  /** The app's pino logger, or anything with its `warn(obj, msg)`. */
+  logger: { warn(obj: object, msg: string): void };
 }): () => Promise<void> {
   let running: Promise<void> | undefined;
   async function round(): Promise<void> {
