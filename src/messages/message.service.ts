@@ -12,6 +12,8 @@ import { createExpiryAnnouncer, type ExpiryAnnouncer } from './expiry.ts';
 import { createIdempotency, type Idempotency } from './idempotency.ts';
 import { createInboxService, type InboxLimits, type InboxService } from './inbox.service.ts';
 
+export type { InboxItem, SendInput, SendResult } from '../api-types.ts';
+
 export interface MessageService extends InboxService {
   /** An admin's SYSTEM_NOTIFY to everyone: one durable event, no inbox rows. */
   broadcast(type: string, data: Record<string, unknown>): Promise<void>;

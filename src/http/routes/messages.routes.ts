@@ -1,6 +1,6 @@
 /** The caller's inbox and sending: the seed's message API. */
 import type { FastifyInstance } from 'fastify';
-import type { SendInput } from '../../api-types.ts';
+import type { SendInput } from '../../messages/message.service.ts';
 import { principalOf } from '../auth-hooks.ts';
 import { bearer, envelopeSchema, errorSchema, idParam, ok } from '../envelope.ts';
 import { sendQuota } from '../send-quota.ts';
