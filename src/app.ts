@@ -3,6 +3,7 @@
  * listening. `main.ts` listens and traps signals; tests call `createApp` and `listen({port: 0})`.
  */
 import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import type { DestinationStream, Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
 import { createAuthService, type AuthService } from './auth/auth.service.ts';
@@ -15,10 +16,11 @@ import type { Bus } from './bus/bus.ts';
 import { createMemoryBus } from './bus/memory-bus.ts';
 import { RedisBus } from './bus/redis-bus.ts';
 import type { Config } from './config.ts';
-import { buildHttpServer } from './http/server.ts';
-import { createLogger, messageOf } from './logger.ts';
-import { createFeed, type Feed } from './messages/feed.ts';
-import { createMessageService, type MessageService } from './messages/message.service.ts';
+import { buildHttpServer, type HttpDeps } from './http/server.ts';
+import { createLogger } from './logger.ts';
+import { createEventLogReader, type EventLogStore } from './messages/event-log-reader.ts';
+import { startExpiryAnnouncer, type ExpiryAnnouncer } from './messages/expiry.ts';
+import { createMessages, type Messages, type MessageService } from './messages/message.service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { CloseCode } from './protocol.ts';
 import { Hub } from './realtime/hub.ts';
@@ -26,6 +28,8 @@ import type { Presence } from './realtime/presence.ts';
 import { RedisPresence } from './realtime/redis-presence.ts';
 import { attachWebSocket } from './realtime/upgrade.ts';
 import { openStore, type Store } from './store/database.ts';
+import type { DB } from './store/schema.ts';
+import { startHousekeeping } from './store/housekeeping.ts';
 import { migrateToLatest } from './store/migrate.ts';
 import { createUserService, type UserService } from './users/user.service.ts';
 
@@ -48,13 +52,14 @@ export interface App {
   store: Store;
   bus: Bus;
   hub: Hub;
-  feed: Feed;
+  eventLog: EventLogStore;
   presence: Presence;
   users: UserService;
   auth: AuthService;
   hasher: PasswordHasher;
   tokens: TokenService;
   messages: MessageService;
+  expiry: ExpiryAnnouncer;
   metrics: Metrics;
   /** Creates the first admin if there are no users; returns a generated password to print once. */
   bootstrap(): Promise<{ generatedPassword?: string }>;
@@ -71,18 +76,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const store = openStore(config.database, (message) => logger.warn(message));
   await migrateToLatest(store);
   const metrics = createMetrics();
-  const redisBus =
-    opts.bus === undefined && config.redis.url !== undefined
-      ? new RedisBus({
-          url: config.redis.url,
-          prefix: config.redis.prefix,
-          nodeId: config.nodeId,
-          probeIntervalMs: config.redis.probeIntervalMs,
-          logger,
-        })
-      : undefined;
-  if (redisBus) await redisBus.ready();
-  const bus = opts.bus ?? redisBus ?? createMemoryBus();
+  const { bus, redisBus } = await openBus(config, opts.bus, logger);
   const db = store.db;
 
   const hasher = createPasswordHasher({
@@ -115,22 +109,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     maxTicketsPerUser: config.realtime.maxTicketsPerUser,
     now,
   });
-  const messages = createMessageService({
-    db,
-    dialect: store.dialect,
-    bus,
-    nodeId: config.nodeId,
-    maxTargets: config.messages.maxTargets,
-    maxMessageBytes: config.messages.maxMessageBytes,
-    maxSendBytes: config.messages.maxSendBytes,
-    idempotencyTtlSec: config.messages.idempotencyTtlSec,
-    retentionSec: config.messages.retentionSec,
-    now,
-  });
-  const feed = createFeed({ db, unreadCounts: messages.unreadCounts, now });
-  let clusterPresence: RedisPresence | undefined;
+  const { dialect } = store;
+  const parts = createMessages({ db, dialect, bus, nodeId: config.nodeId, settings: config.messages, now });
+  const { service: messages, expiry } = parts;
+  const eventLog = createEventLogReader({ db, unreadCounts: messages.unreadCounts, now });
+  // Assigned once the hub exists; the hub reports presence changes to it from then on.
+  let clusterPresence: RedisPresence | undefined = undefined;
   const hub = new Hub({
-    source: feed,
+    source: eventLog,
     bus,
     realtime: config.realtime,
     events: config.events,
@@ -141,24 +127,13 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     onPresenceChange: (userId, online) => clusterPresence?.changed(userId, online),
     disabledAmong: users.disabledAmong,
   });
-  if (redisBus) {
-    clusterPresence = new RedisPresence({
-      redis: redisBus.publisher,
-      prefix: config.redis.prefix,
-      nodeId: config.nodeId,
-      ttlMs: config.redis.presenceTtlMs,
-      logger,
-      localUserIds: () => hub.localUserIds(),
-      now,
-    });
-    await clusterPresence.start();
-  }
+  clusterPresence = redisBus && (await startClusterPresence(config, redisBus, hub, logger, now));
   const presence: Presence = clusterPresence ?? hub;
   await hub.start();
 
   let shuttingDown = false;
   const isShuttingDown = () => shuttingDown;
-  const http = await buildHttpServer({
+  const { http, wss } = await serve({
     config,
     logger,
     store,
@@ -170,45 +145,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     isShuttingDown,
     ...(redisBus && { redis: redisBus.publisher }),
     ...(opts.plugins && { plugins: opts.plugins }),
-  });
-  const wss: WebSocketServer = attachWebSocket({
-    server: http.server,
     hub,
-    auth,
-    realtime: config.realtime,
-    metrics,
-    logger,
-    checkCursor: feed.checkCursor,
-    isShuttingDown,
+    checkCursor: eventLog.checkCursor,
     now,
   });
-
-  // Retention and expiry housekeeping: small bounded batches on a timer, never a long block.
-  const housekeeping = setInterval(() => {
-    void (async () => {
-      try {
-        await feed.prune(config.events.retentionSec);
-        await messages.pruneIdempotency();
-        await pruneTickets(db, now());
-        // Messages whose expiry has been announced: ten batches at most per round.
-        for (let i = 0; i < 10; i++) if ((await messages.purgeExpired()) === 0) break;
-      } catch (err) {
-        logger.warn({ err: { message: messageOf(err) } }, 'housekeeping failed');
-      }
-    })();
-  }, config.events.cleanupIntervalMs);
-  housekeeping.unref();
-  // Expired messages are announced to their holders (MESSAGE_DELETED) about a second after expiry.
-  let announcing: Promise<unknown> | undefined;
-  const expiry = setInterval(() => {
-    announcing ??= messages
-      .announceExpired()
-      .catch((err: unknown) =>
-        logger.warn({ err: { message: messageOf(err) } }, 'announcing expired messages failed'),
-      )
-      .finally(() => (announcing = undefined));
-  }, config.messages.expirySweepMs);
-  expiry.unref();
+  const stopTimers = startTimers(config, { db, now, logger, eventLog, messages: parts });
 
   let closing: Promise<void> | undefined;
   return {
@@ -218,13 +159,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     store,
     bus,
     hub,
-    feed,
+    eventLog,
     presence,
     users,
     auth,
     hasher,
     tokens,
     messages,
+    expiry,
     metrics,
     async bootstrap() {
       const r = await users.ensureAdmin(config.auth.adminUsername, config.auth.adminPassword);
@@ -236,9 +178,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     close() {
       closing ??= (async () => {
         shuttingDown = true;
-        clearInterval(housekeeping);
-        clearInterval(expiry);
-        await announcing;
+        await stopTimers();
         await hub.closeAll(CloseCode.SERVICE_RESTART, config.realtime.shutdownDrainMs);
         await hub.stop();
         wss.close();
@@ -250,4 +190,97 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       return closing;
     },
   };
+}
+
+/** The given bus; else the Redis bus when one is configured (connected before use); else the in-process one. */
+async function openBus(
+  config: Config,
+  given: Bus | undefined,
+  logger: Logger,
+): Promise<{ bus: Bus; redisBus: RedisBus | undefined }> {
+  const redisBus =
+    given === undefined && config.redis.url !== undefined
+      ? new RedisBus({
+          url: config.redis.url,
+          prefix: config.redis.prefix,
+          nodeId: config.nodeId,
+          probeIntervalMs: config.redis.probeIntervalMs,
+          logger,
+        })
+      : undefined;
+  if (redisBus) await redisBus.ready();
+  return { bus: given ?? redisBus ?? createMemoryBus(), redisBus };
+}
+
+/**
+ * The app's two timers: housekeeping (bounded batches of rows past their lifetime) and the expiry
+ * announcer, which tells holders of expired messages about a second after expiry. The returned stop
+ * waits for runs in progress, so nothing queries a closed store.
+ */
+function startTimers(
+  config: Config,
+  deps: { db: Kysely<DB>; now: () => number; logger: Logger; eventLog: EventLogStore; messages: Messages },
+): () => Promise<void> {
+  const { db, now, logger, eventLog, messages } = deps;
+  const stopHousekeeping = startHousekeeping({
+    tasks: [
+      { name: 'events', run: () => eventLog.prune(config.events.retentionSec) },
+      { name: 'idempotency keys', run: () => messages.idempotency.prune() },
+      { name: 'tickets', run: () => pruneTickets(db, now()) },
+      { name: 'expired messages', run: () => messages.expiry.purgeAnnounced() },
+    ],
+    intervalMs: config.events.cleanupIntervalMs,
+    logger,
+  });
+  const stopExpiry = startExpiryAnnouncer({
+    announcer: messages.expiry,
+    intervalMs: config.messages.expirySweepMs,
+    logger,
+  });
+  return async () => {
+    await stopExpiry();
+    await stopHousekeeping();
+  };
+}
+
+/** With a Redis bus, presence is the cluster's (each node publishes its local users); else the hub's own. */
+async function startClusterPresence(
+  config: Config,
+  redisBus: RedisBus,
+  hub: Hub,
+  logger: Logger,
+  now: () => number,
+): Promise<RedisPresence> {
+  const presence = new RedisPresence({
+    redis: redisBus.publisher,
+    prefix: config.redis.prefix,
+    nodeId: config.nodeId,
+    ttlMs: config.redis.presenceTtlMs,
+    logger,
+    localUserIds: () => hub.localUserIds(),
+    now,
+  });
+  await presence.start();
+  return presence;
+}
+
+/** The HTTP server with the WebSocket upgrade attached, not listening yet. */
+async function serve(
+  deps: HttpDeps & { hub: Hub; checkCursor: (cursor: string) => void; now: () => number },
+): Promise<{ http: FastifyInstance; wss: WebSocketServer }> {
+  const { hub, checkCursor, now, ...httpDeps } = deps;
+  const { config, auth, metrics, logger, isShuttingDown } = deps;
+  const http = await buildHttpServer(httpDeps);
+  const wss = attachWebSocket({
+    server: http.server,
+    hub,
+    auth,
+    realtime: config.realtime,
+    metrics,
+    logger,
+    checkCursor,
+    isShuttingDown,
+    now,
+  });
+  return { http, wss };
 }

@@ -55,8 +55,6 @@ export const Errors = Object.freeze({
   HASHER_BUSY: spec(50304, 503, 'login service busy; try again shortly'),
 });
 
-export type ErrorName = keyof typeof Errors;
-
 /** An error with a catalogue entry; the HTTP layer turns it into the `{code,message,data}` envelope. */
 export class AppError extends Error {
   readonly code: number;

@@ -164,9 +164,9 @@ for (const dialect of DIALECTS) {
       }
       await new Promise((r) => setTimeout(r, 1400)); // expired, and past the one-second grace
       // Two holders per message: a cap of 3 events takes two messages, then the third.
-      assert.equal(await t.app.messages.announceExpired(200, 3), 2);
-      assert.equal(await t.app.messages.announceExpired(200, 3), 1);
-      assert.equal(await t.app.messages.announceExpired(200, 3), 0);
+      assert.equal(await t.app.expiry.announce(200, 3), 2);
+      assert.equal(await t.app.expiry.announce(200, 3), 1);
+      assert.equal(await t.app.expiry.announce(200, 3), 0);
       const rows = await t.app.store.db
         .selectFrom('events')
         .select(['user_id', 'data'])

@@ -154,9 +154,9 @@ for (const dialect of DIALECTS) {
           targets.map((u) => u.token),
         );
         const lookups: number[][] = [];
-        const feed = t.app.feed;
-        const original = feed.unreadCounts;
-        feed.unreadCounts = (ids) => (lookups.push([...ids]), original(ids));
+        const eventLog = t.app.eventLog;
+        const original = eventLog.unreadCounts;
+        eventLog.unreadCounts = (ids) => (lookups.push([...ids]), original(ids));
         let id = 0;
         const queries = await countCalls(DefaultQueryExecutor.prototype, 'executeQuery', async () => {
           id = await sendTo(
@@ -164,7 +164,7 @@ for (const dialect of DIALECTS) {
             targets.map((u) => u.id),
           );
           await countsAfter(socks, (f) => f.data['messageId'] === id);
-        }).finally(() => (feed.unreadCounts = original));
+        }).finally(() => (eventLog.unreadCounts = original));
         // The pushed counts are the REST counts.
         for (const [i, s] of socks.entries()) {
           const f = s.frames.filter((x) => x.type === 'UNREAD_COUNT').at(-1) as Frame;

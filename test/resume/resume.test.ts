@@ -159,7 +159,7 @@ for (const dialect of DIALECTS) {
         await tooMany.close();
 
         await new Promise((r) => setTimeout(r, 1100));
-        assert.ok((await short.app.feed.prune(1)) >= 6, 'retention removed the old events');
+        assert.ok((await short.app.eventLog.prune(1)) >= 6, 'retention removed the old events');
         const stale = await connect(short.wsUrl, { token: u.token, since: old });
         assert.equal((await stale.waitFor((f) => f.type === 'RESYNC')).data['reason'], 'expired');
         await stale.close();

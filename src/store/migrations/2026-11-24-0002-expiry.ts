@@ -1,4 +1,4 @@
-/** Expiry announcements: an index to find messages by expiry time (see messages/message.service.ts). */
+/** Expiry announcements: an index to find messages by expiry time (see messages/expiry.ts). */
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {

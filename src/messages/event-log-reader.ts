@@ -1,16 +1,17 @@
 /**
  * The read side of the event log, as the hub needs it: the tail read that drives live delivery, resume
  * for a reconnecting client, and retention. The hub sees only this interface (realtime/ never imports
- * store/); see realtime/hub.ts for how replay and live delivery meet without a gap or a duplicate.
+ * store/); realtime/ holds how replay and live delivery meet without a gap or a duplicate.
  */
 import type { Kysely } from 'kysely';
 import { AppError, Errors } from '../errors.ts';
 import type { EventLogReader, LogEvent } from '../event-log.ts';
 import type { DB } from '../store/schema.ts';
 import { decodeEventCursor, encodeEventCursor } from './cursor.ts';
-import * as log from './event-log.ts';
+import * as log from './event-log.repository.ts';
 
-export interface Feed extends EventLogReader {
+/** The event log as the app reads it: the hub's EventLogReader, plus what upgrade and housekeeping use. */
+export interface EventLogStore extends EventLogReader {
   /** Parses a cursor without touching the database (to reject a malformed one before upgrade). */
   checkCursor(cursor: string): void;
   /** Deletes events older than the retention, at most `batches` × `batchSize` rows per call. */
@@ -25,16 +26,16 @@ const toLogEvent = (r: log.EventRow): LogEvent => ({
   createdAt: Number(r.created_at),
 });
 
-export function createFeed(deps: {
+export function createEventLogReader(deps: {
   db: Kysely<DB>;
   unreadCounts: (userIds: readonly number[]) => Promise<Map<number, number>>;
   now?: () => number;
-}): Feed {
+}): EventLogStore {
   const { db } = deps;
   const now = deps.now ?? Date.now;
   let epoch: string | undefined;
 
-  const feed: Feed = {
+  const reader: EventLogStore = {
     async epoch() {
       epoch ??= await log.getMeta(db, 'epoch');
       if (epoch === undefined) throw new Error('database has no epoch: run migrations first');
@@ -52,7 +53,7 @@ export function createFeed(deps: {
     async resume(userId, cursor, uptoSeq, max) {
       const pos = decodeEventCursor(cursor);
       if (!pos) throw new AppError(Errors.INVALID_CURSOR, 'since is not a valid cursor');
-      if (pos.epoch !== (await feed.epoch())) return { ok: false, reason: 'foreign' };
+      if (pos.epoch !== (await reader.epoch())) return { ok: false, reason: 'foreign' };
       // Up to the hub's tail the position is known to exist; past it, the log may still be ahead.
       if (pos.seq > uptoSeq && pos.seq > (await log.headSeq(db))) return { ok: false, reason: 'future' };
       const prunedThrough = Number((await log.getMeta(db, 'pruned_through')) ?? 0);
@@ -74,5 +75,5 @@ export function createFeed(deps: {
       return total;
     },
   };
-  return feed;
+  return reader;
 }
