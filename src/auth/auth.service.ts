@@ -11,7 +11,7 @@ import type { LoginResult } from '../api-types.ts';
 import { toUser, type User, type UserService } from '../users/user.service.ts';
 import type { AttemptOutcome, LoginGuard } from './login-guard.ts';
 import { PASSWORD_MAX, type PasswordHasher } from './password.ts';
-import { insertTicket } from './ticket.repository.ts';
+import { insertTicket, takeTicket } from './ticket.repository.ts';
 import type { Role, TokenService } from './tokens.ts';
 
 export type { LoginResult } from '../api-types.ts';
@@ -114,11 +114,7 @@ export function createAuthService(deps: AuthServiceDeps) {
 
     /** Consumes a ticket: valid once, within its lifetime, for an enabled user. */
     async redeemTicket(ticket: string): Promise<Principal> {
-      const row = await db
-        .deleteFrom('ws_tickets')
-        .where('ticket_hash', '=', sha256(ticket))
-        .returning(['user_id', 'token_exp', 'expires_at'])
-        .executeTakeFirst();
+      const row = await takeTicket(db, sha256(ticket));
       if (!row || Number(row.expires_at) < now()) throw new AppError(Errors.INVALID_TICKET);
       return principalFor(Number(row.user_id), Number(row.token_exp));
     },

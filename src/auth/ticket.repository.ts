@@ -35,6 +35,15 @@ export async function insertTicket(db: Kysely<DB>, row: TicketTable, maxPerUser:
     .execute();
 }
 
+/** Deletes the ticket with this hash and returns what it carried: a ticket is redeemed once. */
+export async function takeTicket(db: Kysely<DB>, ticketHash: string) {
+  return db
+    .deleteFrom('ws_tickets')
+    .where('ticket_hash', '=', ticketHash)
+    .returning(['user_id', 'token_exp', 'expires_at'])
+    .executeTakeFirst();
+}
+
 /** Deletes up to `limit` tickets that expired before `now`; returns how many. */
 export async function deleteExpiredTickets(db: Kysely<DB>, now: number, limit: number): Promise<number> {
   const r = await db
