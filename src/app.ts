@@ -6,12 +6,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { DestinationStream, Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
-import { createAuthService, type AuthService } from './auth/auth.service.ts';
-import { createLoginGuard, createSharedLoginGuard } from './auth/login-guard.ts';
-import { createPasswordHasher, type Kdf, type PasswordHasher } from './auth/password.ts';
+import type { AuthService } from './auth/auth.service.ts';
+import { createAuth } from './auth/create-auth.ts';
+import type { Kdf, PasswordHasher } from './auth/password.ts';
 import { resolveJwtSecret } from './auth/secret.ts';
+import type { TokenService } from './auth/tokens.ts';
 import { pruneTickets } from './auth/ticket.repository.ts';
-import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Bus } from './bus/bus.ts';
 import { createMemoryBus } from './bus/memory-bus.ts';
 import { RedisBus } from './bus/redis-bus.ts';
@@ -31,7 +31,7 @@ import { openStore, type Store } from './store/database.ts';
 import type { DB } from './store/schema.ts';
 import { startHousekeeping } from './store/housekeeping.ts';
 import { migrateToLatest } from './store/migrate.ts';
-import { createUserService, type UserService } from './users/user.service.ts';
+import type { UserService } from './users/user.service.ts';
 
 export interface AppOptions {
   /** Where logs go (tests capture them); default stdout. */
@@ -79,35 +79,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const { bus, redisBus } = await openBus(config, opts.bus, logger);
   const db = store.db;
 
-  const hasher = createPasswordHasher({
-    N: config.auth.scryptN,
-    concurrency: config.auth.hashConcurrency,
-    maxQueued: config.auth.hashQueue,
-    ...(opts.kdf && { kdf: opts.kdf }),
-  });
-  const tokens = createTokenService({
-    secret: jwtSecret,
-    ttlSec: config.auth.tokenTtlSec,
-    now,
-  });
-  const users = createUserService({ db, bus, hasher, nodeId: config.nodeId, now });
-  const lockout = {
-    maxFailures: config.auth.loginMaxFailures,
-    lockoutSec: config.auth.loginLockoutSec,
-    now,
-  };
-  const guard = redisBus
-    ? createSharedLoginGuard({ ...lockout, redis: redisBus.publisher, prefix: config.redis.prefix, logger })
-    : createLoginGuard(lockout);
-  const auth = createAuthService({
+  const { hasher, tokens, users, auth } = createAuth(config, {
     db,
-    users,
-    tokens,
-    hasher,
-    guard,
-    ticketTtlSec: config.realtime.ticketTtlSec,
-    maxTicketsPerUser: config.realtime.maxTicketsPerUser,
+    bus,
+    redis: redisBus?.publisher,
+    jwtSecret,
+    logger,
     now,
+    ...(opts.kdf && { kdf: opts.kdf }),
   });
   const { dialect } = store;
   const parts = createMessages({ db, dialect, bus, nodeId: config.nodeId, settings: config.messages, now });
