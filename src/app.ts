@@ -14,6 +14,7 @@ import { createTokenService, type TokenService } from './auth/tokens.ts';
 import type { Bus } from './bus/bus.ts';
 import { createMemoryBus } from './bus/memory-bus.ts';
 import { RedisBus } from './bus/redis-bus.ts';
+import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { buildHttpServer } from './http/server.ts';
 import { createLogger, messageOf } from './logger.ts';
@@ -128,8 +129,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     events: config.events,
     metrics,
     logger,
-    nodeId: config.nodeId,
-    now,
+    clock: { now, monotonic: systemClock.monotonic },
     onPresenceChange: (userId, online) => clusterPresence?.changed(userId, online),
     disabledAmong: users.disabledAmong,
   });
