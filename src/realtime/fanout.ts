@@ -9,6 +9,7 @@
  * whatever the number of recipients, and nothing allocated per delivery.
  */
 import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
 import type { EventLogReader, LogEvent } from '../event-log.ts';
 import type { Metrics } from '../metrics.ts';
 import { FrameType } from '../protocol.ts';
@@ -30,7 +31,8 @@ export interface FanoutDeps {
   source: Pick<EventLogReader, 'unreadCounts'>;
   /** The cursor of a log position. */
   cursor: (seq: number) => string;
-  sendQueueBytes: number;
+  /** sendQueueBytes also bounds the events held for a connection while it replays. */
+  realtime: Pick<Config['realtime'], 'sendQueueBytes'>;
   clock: Clock;
   metrics: Pick<Metrics, 'framesSent'>;
   /** Told how many frames a dispatch wrote at once (uncorked), for the tail reader's batching. */
@@ -79,7 +81,7 @@ export class Fanout {
    */
   deliver(c: Connection, seq: number, frame: string | WireFrame, coalesce = true): number {
     if (c.state === 'replaying') {
-      if (c.hold(seq, frame) > this.deps.sendQueueBytes) this.deps.writer.slowConsumer(c);
+      if (c.hold(seq, frame) > this.deps.realtime.sendQueueBytes) this.deps.writer.slowConsumer(c);
       return 0;
     }
     if (!c.accept(seq)) return 0;

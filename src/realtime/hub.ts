@@ -65,61 +65,28 @@ export class Hub implements Presence {
 
   constructor(private readonly deps: HubDeps) {
     const clock = (this.clock = deps.clock ?? systemClock);
-    const { realtime, events, metrics, logger, source } = deps;
-    const cursor = (seq: number) => this.cursor(seq);
-    const tailSeq = () => this.tail.tailSeq;
-    const containment = (this.containment = new Containment(logger, clock));
-    this.registry = new Registry({ realtime, metrics, onPresenceChange: deps.onPresenceChange });
-    this.disabled = new DisabledUsers(clock);
-    this.writer = new SocketWriter({
-      sendQueueBytes: realtime.sendQueueBytes,
-      rawFrames: !realtime.perMessageDeflate,
-      stallMs: realtime.heartbeatTimeoutMs,
-      metrics,
-      clock,
-      containment,
-      onFlush: (n) => this.tail.fannedOut(n),
-    });
-    const { registry, writer, disabled } = this;
-    this.fanout = new Fanout({
-      registry,
-      writer,
-      source,
-      cursor,
-      sendQueueBytes: realtime.sendQueueBytes,
-      clock,
-      metrics,
-      onFannedOut: (n) => this.tail.fannedOut(n),
-    });
-    const fanout = this.fanout;
+    const containment = (this.containment = new Containment(deps.logger, clock));
+    // What several parts read; each part's deps type picks what it uses.
+    const base = {
+      ...{ source: deps.source, realtime: deps.realtime, events: deps.events },
+      ...{ metrics: deps.metrics, logger: deps.logger, clock, containment },
+      cursor: (seq: number) => this.cursor(seq),
+      tailSeq: () => this.tail.tailSeq,
+      onConnect: () => deps.metrics.wsConnects.inc(),
+    };
+    const fannedOut = (n: number) => this.tail.fannedOut(n);
+    const registry = (this.registry = new Registry({ ...base, onPresenceChange: deps.onPresenceChange }));
+    const disabled = (this.disabled = new DisabledUsers(clock));
+    const writer = (this.writer = new SocketWriter({ ...base, onFlush: fannedOut }));
+    const fanout = (this.fanout = new Fanout({ ...base, registry, writer, onFannedOut: fannedOut }));
     this.tail = new TailReader({
-      source,
-      pollIntervalMs: events.pollIntervalMs,
-      clock,
-      metrics,
-      logger,
-      containment,
-      dispatch: (evs) => fanout.dispatch(evs),
-      refreshCounts: (ids) => fanout.refreshCounts(ids),
+      ...base,
+      dispatch: (events) => fanout.dispatch(events),
+      refreshCounts: (userIds) => fanout.refreshCounts(userIds),
     });
-    this.resume = new Resume({
-      ...{
-        source,
-        registry,
-        tailSeq,
-        fanout,
-        writer,
-        disabled,
-        containment,
-        cursor,
-        realtime,
-        events,
-        clock,
-      },
-      onConnect: () => metrics.wsConnects.inc(),
-    });
+    this.resume = new Resume({ ...base, registry, fanout, writer, disabled });
     this.inbound = new InboundFrames(writer, clock);
-    this.sweeper = new Sweeper({ registry, writer, disabled, containment, realtime, clock, tailSeq, cursor });
+    this.sweeper = new Sweeper({ ...base, registry, writer, disabled });
   }
 
   /** Reads the log's head and epoch, subscribes to the bus and starts the sweep and poll timers. */
@@ -157,7 +124,7 @@ export class Hub implements Presence {
    * Takes over an upgraded socket (see resume.ts). `authStartedAt` is the clock's monotonic time when
    * the principal's user row was about to be read.
    */
-  attach(
+  async attach(
     ws: WebSocket,
     principal: Principal,
     since: string | undefined,
@@ -183,7 +150,8 @@ export class Hub implements Presence {
     ws.on('error', (err) =>
       containment.served(c, () => {
         // ws has already started closing with its own code; stop writing and let the sweep reap it.
-        c.beginClose(wsErrorCloseCode(err), clock.monotonic());
+        const code = wsErrorCloseCode(err);
+        if (code !== undefined) c.beginClose(code, clock.monotonic());
         this.deps.logger.debug({ err: { message: err.message }, connectionId: c.id }, 'socket error');
       }),
     );

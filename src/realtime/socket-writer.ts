@@ -8,6 +8,7 @@
  * nothing queued (else that client would be closed, reconnect, and be closed again for ever).
  */
 import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { CloseCode } from '../protocol.ts';
 import type { WireFrame } from './codec.ts';
@@ -22,11 +23,8 @@ const OPEN = 1; // WebSocket.OPEN
 const DRAIN_POLL_MS = 50;
 
 export interface SocketWriterDeps {
-  sendQueueBytes: number;
-  /** Without per-message deflate, fan-out frames are written to sockets pre-framed. */
-  rawFrames: boolean;
-  /** How long drained() waits before the connection counts as a slow consumer. */
-  stallMs: number;
+  /** sendQueueBytes: the bound; heartbeatTimeoutMs: how long drained() waits for a stalled socket. */
+  realtime: Pick<Config['realtime'], 'sendQueueBytes' | 'perMessageDeflate' | 'heartbeatTimeoutMs'>;
   metrics: Pick<Metrics, 'framesDropped' | 'slowConsumers'>;
   clock: Clock;
   containment: Containment;
@@ -38,8 +36,14 @@ export class SocketWriter {
   /** Connections corked in this turn (each knows the bytes it held unsent before: corkedBacklog). */
   private corked: Connection[] = [];
   private readonly uncorkAll = (): void => this.flush();
+  /** Without per-message deflate, fan-out frames are written to sockets pre-framed. */
+  private readonly rawFrames: boolean;
+  private readonly sendQueueBytes: number;
 
-  constructor(private readonly deps: SocketWriterDeps) {}
+  constructor(private readonly deps: SocketWriterDeps) {
+    this.rawFrames = !deps.realtime.perMessageDeflate;
+    this.sendQueueBytes = deps.realtime.sendQueueBytes;
+  }
 
   /**
    * Writes a frame; returns true when it was written. Writes to one socket within this tick coalesce
@@ -53,7 +57,7 @@ export class SocketWriter {
     }
     const ws = c.socket;
     const backlog = c.corkedBacklog >= 0 ? c.corkedBacklog : ws.bufferedAmount;
-    if (backlog > 0 && backlog + frame.length > this.deps.sendQueueBytes) {
+    if (backlog > 0 && backlog + frame.length > this.sendQueueBytes) {
       this.slowConsumer(c);
       this.deps.metrics.framesDropped.inc();
       return false;
@@ -63,7 +67,7 @@ export class SocketWriter {
       if (coalesce && c.corkedBacklog < 0) this.cork(c, backlog);
       if (typeof frame === 'string') ws.send(frame);
       // The frame built once goes out as is: nothing per socket but the write (as Socket.IO broadcasts do).
-      else if (this.deps.rawFrames && ws.readyState === OPEN) writeRawFrame(ws, frame.wire);
+      else if (this.rawFrames && ws.readyState === OPEN) writeRawFrame(ws, frame.wire);
       else ws.send(frame.text, TEXT);
     } catch (err) {
       this.deps.containment.failed(c, err);
@@ -87,7 +91,8 @@ export class SocketWriter {
     if (c.state === 'closing') return Promise.resolve(false);
     if (c.socket.bufferedAmount <= below) return Promise.resolve(true);
     const socket = rawSocketOf(c.socket);
-    const { clock, containment, stallMs } = this.deps;
+    const { clock, containment } = this.deps;
+    const stallMs = this.deps.realtime.heartbeatTimeoutMs;
     return new Promise((resolve) => {
       const started = clock.monotonic();
       const check = () => {

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
 import type { EventLogReader, LogEvent } from '../event-log.ts';
 import { messageOf } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -23,7 +24,7 @@ const BATCH_WINDOW_MS = 5;
 
 export interface TailReaderDeps {
   source: Pick<EventLogReader, 'readAfter'>;
-  pollIntervalMs: number;
+  events: Pick<Config['events'], 'pollIntervalMs'>;
   clock: Clock;
   metrics: Pick<Metrics, 'fanoutDuration'>;
   logger: Logger;
@@ -58,7 +59,7 @@ export class TailReader {
     this.seq = head;
     this.pollTimer = setInterval(
       () => this.deps.containment.background(this.pump(), 'event log read'),
-      this.deps.pollIntervalMs,
+      this.deps.events.pollIntervalMs,
     );
     this.pollTimer.unref();
   }

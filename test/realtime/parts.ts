@@ -66,6 +66,7 @@ export function parts(o: PartsOptions = {}) {
     heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 90_000,
     inboundRateLimit: o.inboundRateLimit ?? 60,
     sendQueueBytes: o.sendQueueBytes ?? 1_000_000,
+    perMessageDeflate: !(o.rawFrames ?? false),
   };
   const events = { replayMax: 1000, batchSize: o.batchSize ?? 100 };
   const source = reader(o.source);
@@ -77,9 +78,7 @@ export function parts(o: PartsOptions = {}) {
   const disabled = new DisabledUsers(clock);
   const flushes: number[] = [];
   const writer = new SocketWriter({
-    sendQueueBytes: realtime.sendQueueBytes,
-    rawFrames: o.rawFrames ?? false,
-    stallMs: realtime.heartbeatTimeoutMs,
+    realtime,
     metrics,
     clock,
     containment,
@@ -91,7 +90,7 @@ export function parts(o: PartsOptions = {}) {
     writer,
     source,
     cursor,
-    sendQueueBytes: realtime.sendQueueBytes,
+    realtime,
     clock,
     metrics,
     onFannedOut: (n) => fannedOut.push(n),

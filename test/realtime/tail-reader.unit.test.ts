@@ -41,7 +41,7 @@ function tail(log: LogEvent[], o: { failing?: () => boolean } = {}) {
         return log.filter((e) => e.seq > after).slice(0, limit);
       },
     },
-    pollIntervalMs: 60_000,
+    events: { pollIntervalMs: 60_000 },
     clock,
     metrics: createMetrics({ defaultMetrics: false }),
     logger,
