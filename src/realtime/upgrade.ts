@@ -28,6 +28,7 @@ export interface UpgradeDeps {
   /** Throws AppError INVALID_CURSOR for a malformed `since`. */
   checkCursor: (cursor: string) => void;
   isShuttingDown: () => boolean;
+  /** Wall clock for ticket expiry; the hub's clock when absent. */
   now?: () => number;
 }
 
