@@ -15,6 +15,7 @@ import { pruneTickets } from './auth/ticket.repository.ts';
 import type { Bus } from './bus/bus.ts';
 import { createMemoryBus } from './bus/memory-bus.ts';
 import { RedisBus } from './bus/redis-bus.ts';
+import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { buildHttpServer, type HttpDeps } from './http/server.ts';
 import { createLogger } from './logger.ts';
@@ -101,8 +102,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     events: config.events,
     metrics,
     logger,
-    nodeId: config.nodeId,
-    now,
+    clock: { now, monotonic: systemClock.monotonic },
     onPresenceChange: (userId, online) => clusterPresence?.changed(userId, online),
     disabledAmong: users.disabledAmong,
   });

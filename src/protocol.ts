@@ -23,14 +23,6 @@ export const FrameType = {
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
-/** Types that are recorded in the event log and carry a `cursor`. */
-export const DURABLE_TYPES: readonly FrameType[] = [
-  FrameType.NEW_MESSAGE,
-  FrameType.MESSAGE_READ,
-  FrameType.MESSAGE_DELETED,
-  FrameType.SYSTEM_NOTIFY,
-];
-
 /** Client → server frame types the server accepts. Anything else gets an ERROR frame. */
 export const InboundType = {
   HEARTBEAT_REPLY: 'HEARTBEAT_REPLY',
@@ -137,7 +129,6 @@ export const CloseCode = Object.freeze({
   SLOW_CONSUMER: close(4009, 'slow consumer', 'reconnect'),
   HEARTBEAT_TIMEOUT: close(4010, 'heartbeat timeout', 'reconnect'),
 });
-export type CloseName = keyof typeof CloseCode;
 
 /** The client's next step after a close with `code` (unknown codes: back off and reconnect). */
 export function closeAction(code: number): CloseAction {

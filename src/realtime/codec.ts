@@ -2,18 +2,9 @@
  * Frame encoding. Durable events are spliced from the data JSON stored in the log, so a fan-out
  * serialises nothing per recipient: one string per event, written to every socket that gets it.
  */
-import * as ws from 'ws';
 import { FrameErrorCode, INBOUND_LIMITS, InboundType, type FrameType } from '../protocol.ts';
 import { scanJson } from './json-shape.ts';
-
-type FrameFn = (
-  data: Buffer,
-  options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean },
-) => Buffer[];
-// ws exports Sender at run time (Socket.IO pre-frames its broadcasts with it the same way); @types/ws
-// does not declare it.
-const frameOf = (ws as unknown as { Sender: { frame: FrameFn } }).Sender.frame;
-const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false };
+import { frameText } from './ws-internals.ts';
 
 /**
  * A fan-out frame, encoded once for all its recipients: `wire` is the complete unmasked WebSocket text
@@ -24,7 +15,7 @@ export class WireFrame {
   readonly text: Buffer;
   constructor(json: string) {
     const text = Buffer.from(json);
-    this.wire = Buffer.concat(frameOf(text, TEXT_FRAME));
+    this.wire = frameText(text);
     this.text = this.wire.subarray(this.wire.length - text.length);
   }
 
@@ -33,8 +24,13 @@ export class WireFrame {
   }
 }
 
-/** Encodes a non-durable frame (timestamp: unix seconds now). */
-export function encodeFrame(type: FrameType, data: unknown, cursor?: string, nowMs = Date.now()): string {
+/** Encodes a non-durable frame (timestamp: unix seconds of `nowMs`, the wall clock). */
+export function encodeFrame(
+  type: FrameType,
+  data: unknown,
+  cursor: string | undefined,
+  nowMs: number,
+): string {
   const frame: Record<string, unknown> = { type, data, timestamp: Math.floor(nowMs / 1000) };
   if (cursor !== undefined) frame['cursor'] = cursor;
   return JSON.stringify(frame);

@@ -61,6 +61,7 @@ export function serveAsPlainRequest(
     (socket as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
     server.emit('connection', socket);
   };
+  // `_httpMessage` is a Node private (not ws): the response Node's HTTP server still has on this socket.
   const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (!pending || pending.writableFinished) return handBack();
   // Node took its own 'error' listener off the socket when it emitted 'upgrade': until the handover, a

@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { systemClock } from '../clock.ts';
 import { AppError, Errors } from '../errors.ts';
 import type { Presence } from './presence.ts';
 
@@ -29,7 +30,7 @@ export class RedisPresence implements Presence {
   constructor(private readonly o: RedisPresenceOptions) {
     this.key = `${o.prefix}presence:${o.nodeId}`;
     this.nodesKey = `${o.prefix}nodes`;
-    this.now = o.now ?? Date.now;
+    this.now = o.now ?? systemClock.now;
   }
 
   async start(): Promise<void> {

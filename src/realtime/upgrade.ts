@@ -29,6 +29,7 @@ export interface UpgradeDeps {
   /** Throws AppError INVALID_CURSOR for a malformed `since`. */
   checkCursor: (cursor: string) => void;
   isShuttingDown: () => boolean;
+  /** Wall clock for ticket expiry; the hub's clock when absent. */
   now?: () => number;
 }
 
@@ -150,7 +151,8 @@ export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
     if (cred.kind === 'token') return deps.auth.authenticate(cred.value);
     const principal = await deps.auth.redeemTicket(cred.value);
     // A ticket lives 30 s but carries its token's expiry, which may have passed meanwhile.
-    if (principal.exp * 1000 <= (deps.now ?? Date.now)()) throw new AppError(Errors.TOKEN_EXPIRED);
+    if (principal.exp * 1000 <= (deps.now ? deps.now() : hub.clock.now()))
+      throw new AppError(Errors.TOKEN_EXPIRED);
     return principal;
   }
 
@@ -198,7 +200,7 @@ export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
   ): Promise<void> {
     if (since !== undefined) deps.checkCursor(since);
     // Before the user row is read: the hub closes the socket if the user is disabled after this.
-    const authStartedAt = performance.now();
+    const authStartedAt = hub.clock.monotonic();
     const principal = await authenticate(req, url);
     if (deps.isShuttingDown())
       throw new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } });

@@ -1,4 +1,7 @@
-/** A manual clock for the client SDK: timers run only when the test advances time. */
+/**
+ * A manual clock: timers run only when the test advances time. Serves the client SDK (setTimeout) and
+ * the server's Clock (now and monotonic move together).
+ */
 import type { Clock } from '../../client/index.ts';
 
 interface Timer {
@@ -13,6 +16,10 @@ export class FakeClock implements Clock {
   private readonly timers = new Map<number, Timer>();
 
   now(): number {
+    return this.t;
+  }
+
+  monotonic(): number {
     return this.t;
   }
 

@@ -125,7 +125,6 @@ describe('hub: failures stay with the connection or callback that met them', () 
           },
         }),
       ),
-      nodeId: 'n1',
       ...extra,
     });
     await hub.start();

@@ -1,0 +1,132 @@
+/**
+ * Fan-out: hands each event of the log to the local connections it concerns, and pushes unread counts.
+ *
+ * The hub reads unread counts through EventLogReader.unreadCounts (docs/decisions/0007): after events
+ * that change them (COUNT_TYPES), one query for all affected users; for connections set up in the same
+ * turn (a reconnect storm), one shared query instead of one each.
+ *
+ * This is the hot path (dispatch → deliver → send → cork): one string and one WireFrame per event,
+ * whatever the number of recipients, and nothing allocated per delivery.
+ */
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { EventLogReader, LogEvent } from '../event-log.ts';
+import type { Metrics } from '../metrics.ts';
+import { FrameType } from '../protocol.ts';
+import { WireFrame, encodeFrame, spliceFrame } from './codec.ts';
+import type { Connection } from './connection.ts';
+import type { Registry } from './registry.ts';
+import type { SocketWriter } from './socket-writer.ts';
+
+/** Event types after which the recipient's unread count is pushed. */
+const COUNT_TYPES = new Set<string>([
+  FrameType.NEW_MESSAGE,
+  FrameType.MESSAGE_READ,
+  FrameType.MESSAGE_DELETED,
+]);
+
+export interface FanoutDeps {
+  registry: Registry;
+  writer: SocketWriter;
+  source: Pick<EventLogReader, 'unreadCounts'>;
+  /** The cursor of a log position. */
+  cursor: (seq: number) => string;
+  /** sendQueueBytes also bounds the events held for a connection while it replays. */
+  realtime: Pick<Config['realtime'], 'sendQueueBytes'>;
+  clock: Clock;
+  metrics: Pick<Metrics, 'framesSent'>;
+  /** Told how many frames a dispatch wrote at once (uncorked), for the tail reader's batching. */
+  onFannedOut: (n: number) => void;
+}
+
+export class Fanout {
+  /** Users whose unread count the next batched query fetches (see unreadCountOf). */
+  private countBatch: { ids: Set<number>; counts: Promise<Map<number, number>> } | undefined;
+
+  constructor(private readonly deps: FanoutDeps) {}
+
+  /** Hands each event to the connections it concerns; returns the users whose unread count changed. */
+  dispatch(events: LogEvent[]): Set<number> {
+    const { registry, cursor } = this.deps;
+    const affected = new Set<number>();
+    let everyone = false;
+    let sent = 0;
+    // Cork (one write per socket per turn) only when another frame may follow for the same socket in
+    // this turn — more events, or an unread count after this one. A lone broadcast leaves at once.
+    const coalesce = events.length > 1 || COUNT_TYPES.has((events[0] as LogEvent).type);
+    for (const ev of events) {
+      // One string per event, whatever the number of recipients, framed once (not per socket).
+      const frame = new WireFrame(
+        spliceFrame(ev.type, ev.dataJson, Math.floor(ev.createdAt / 1000), cursor(ev.seq)),
+      );
+      if (ev.userId === null) {
+        for (const c of registry.all()) sent += this.deliver(c, ev.seq, frame, coalesce);
+        if (COUNT_TYPES.has(ev.type)) everyone = true;
+      } else {
+        const set = registry.ofUser(ev.userId);
+        if (set.size > 0) {
+          for (const c of set) sent += this.deliver(c, ev.seq, frame, coalesce);
+          if (COUNT_TYPES.has(ev.type)) affected.add(ev.userId);
+        }
+      }
+    }
+    this.deps.metrics.framesSent.inc(sent);
+    if (!coalesce) this.deps.onFannedOut(sent);
+    return everyone ? new Set(registry.userIds()) : affected;
+  }
+
+  /**
+   * One event to one connection; returns 1 when the frame was written. While the connection replays,
+   * the event waits (bounded like the send queue); once live, only seqs above lastSeq go out.
+   */
+  deliver(c: Connection, seq: number, frame: string | WireFrame, coalesce = true): number {
+    if (c.state === 'replaying') {
+      if (c.hold(seq, frame) > this.deps.realtime.sendQueueBytes) this.deps.writer.slowConsumer(c);
+      return 0;
+    }
+    if (!c.accept(seq)) return 0;
+    return this.deps.writer.send(c, frame, coalesce) ? 1 : 0;
+  }
+
+  /** Pushes UNREAD_COUNT to the given users' connections, one query for all of them. */
+  async refreshCounts(userIds: Set<number>): Promise<void> {
+    const counts = await this.deps.source.unreadCounts([...userIds]);
+    const frames = new Map<number, string>();
+    const ts = this.deps.clock.now();
+    for (const [userId, count] of counts) {
+      const set = this.deps.registry.ofUser(userId);
+      if (set.size === 0) continue;
+      let frame = frames.get(count);
+      if (frame === undefined)
+        frames.set(count, (frame = encodeFrame(FrameType.UNREAD_COUNT, { count }, undefined, ts)));
+      for (const c of set) {
+        if (c.state === 'live') this.deps.writer.send(c, frame);
+        else if (c.state === 'replaying') c.markCountStale();
+      }
+    }
+  }
+
+  /**
+   * A connecting user's unread count. Connections set up in the same event-loop turn (a reconnect
+   * storm) share one query instead of one each.
+   */
+  unreadCountOf(userId: number): Promise<number> {
+    let batch = this.countBatch;
+    if (!batch) {
+      const ids = new Set<number>();
+      const counts = new Promise<Map<number, number>>((resolve, reject) =>
+        setImmediate(() => {
+          if (this.countBatch === batch) this.countBatch = undefined;
+          try {
+            this.deps.source.unreadCounts([...ids]).then(resolve, reject);
+          } catch (err) {
+            reject(err);
+          }
+        }),
+      );
+      batch = this.countBatch = { ids, counts };
+    }
+    batch.ids.add(userId);
+    return batch.counts.then((m) => m.get(userId) ?? 0);
+  }
+}

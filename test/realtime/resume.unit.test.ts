@@ -1,0 +1,240 @@
+/**
+ * Issue #12 item 4, resume.ts and connection.ts: the live/replay seam. The connection is registered
+ * synchronously with reading the tail position `upto`; an event ≤ upto reaches it by the replay only,
+ * one > upto by live dispatch only, never twice, and what arrived during the replay is flushed in
+ * order once the replay is written. lastSeq drops what the client already has.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ResumeResult } from '../../src/event-log.ts';
+import { event, parts, settle, total } from './parts.ts';
+
+/** A resume() answer the test releases when it wants: dispatch can run while the replay is pending. */
+function deferredResume() {
+  let release!: (r: ResumeResult) => void;
+  const calls: Array<{ since: string; upto: number }> = [];
+  const resume = (_user: number, since: string, upto: number) => {
+    calls.push({ since, upto });
+    return new Promise<ResumeResult>((r) => (release = r));
+  };
+  return { resume, calls, release: (r: ResumeResult) => release(r) };
+}
+
+/** The seqs a socket received, in order: replayed (inside MESSAGE_BATCH) and live alike. */
+function seqsOf(frames: Array<{ type: string; data: Record<string, unknown>; cursor?: string }>) {
+  const seqs: number[] = [];
+  for (const f of frames) {
+    if (f.type === 'MESSAGE_BATCH')
+      for (const m of f.data['messages'] as Array<{ cursor: string }>)
+        seqs.push(Number(m.cursor.split('.')[1]));
+    else if (f.type === 'NEW_MESSAGE') seqs.push(Number((f.cursor as string).split('.')[1]));
+  }
+  return seqs;
+}
+
+describe('resume: the live/replay seam', () => {
+  it('registers the connection in the same synchronous step as reading the tail', async () => {
+    const d = deferredResume();
+    const p = parts({ source: { resume: d.resume } });
+    p.state.tailSeq = 5;
+    const { c } = p.connection(1);
+    const done = p.resume.attach(c, 'e.2', -Infinity);
+    assert.equal(p.registry.size, 1, 'registered before attach yields');
+    assert.equal(c.state, 'replaying');
+    await settle();
+    assert.deepEqual(d.calls, [{ since: 'e.2', upto: 5 }], 'the replay is asked up to the tail read then');
+    d.release({ ok: true, sinceSeq: 2, events: [] });
+    await done;
+  });
+
+  it('≤ upto by replay only, > upto by live only, never twice, held events flushed in order', async () => {
+    const d = deferredResume();
+    const p = parts({ source: { resume: d.resume } });
+    p.state.tailSeq = 5;
+    const { c, socket } = p.connection(1);
+    const done = p.resume.attach(c, 'e.2', -Infinity);
+    await settle();
+    // While the replay is pending: the tail moves on (6, 7), and 5 comes round again (a re-read after a
+    // failed dispatch): 5 must not be sent live, 6 and 7 must wait.
+    p.fanout.dispatch([event(5, 1), event(6, 1)]);
+    p.fanout.dispatch([event(7, 1)]);
+    assert.deepEqual(socket.texts, [], 'nothing precedes CONNECTED');
+    assert.equal(c.pendingBytes > 0, true);
+    d.release({ ok: true, sinceSeq: 2, events: [event(3, 1), event(4, 1), event(5, 1)] });
+    await done;
+    assert.deepEqual(socket.types(), [
+      'CONNECTED',
+      'MESSAGE_BATCH',
+      'UNREAD_COUNT',
+      'NEW_MESSAGE',
+      'NEW_MESSAGE',
+    ]);
+    assert.deepEqual(seqsOf(socket.frames()), [3, 4, 5, 6, 7]);
+    const connected = socket.frames()[0] as { cursor?: string; data: Record<string, unknown> };
+    assert.equal(connected.data['cursor'], 'e.2', 'CONNECTED starts the stream at since');
+    assert.deepEqual(connected.data['resume'], { requested: true, ok: true, replayed: 3 });
+    assert.equal(c.state, 'live');
+    assert.equal(c.lastSeq, 7);
+    assert.equal(c.pendingBytes, 0);
+    // After going live: a duplicate of 7 is dropped, 8 goes.
+    p.fanout.dispatch([event(7, 1), event(8, 1)]);
+    assert.deepEqual(seqsOf(socket.frames()), [3, 4, 5, 6, 7, 8]);
+  });
+
+  it('a client ahead of this node (since > upto) gets nothing at or below since', async () => {
+    const d = deferredResume();
+    const p = parts({ source: { resume: d.resume } });
+    p.state.tailSeq = 5;
+    const { c, socket } = p.connection(1);
+    const done = p.resume.attach(c, 'e.8', -Infinity);
+    await settle();
+    p.fanout.dispatch([event(6, 1), event(7, 1), event(8, 1), event(9, 1)]);
+    d.release({ ok: true, sinceSeq: 8, events: [] });
+    await done;
+    assert.deepEqual(seqsOf(socket.frames()), [9]);
+    assert.equal(c.lastSeq, 9);
+  });
+
+  it('RESYNC: CONNECTED and RESYNC at upto, no replay, then live after upto', async () => {
+    const d = deferredResume();
+    const p = parts({ source: { resume: d.resume } });
+    p.state.tailSeq = 5;
+    const { c, socket } = p.connection(1);
+    const done = p.resume.attach(c, 'e.1', -Infinity);
+    await settle();
+    p.fanout.dispatch([event(6, 1)]);
+    d.release({ ok: false, reason: 'expired' });
+    await done;
+    assert.deepEqual(socket.types(), ['CONNECTED', 'RESYNC', 'UNREAD_COUNT', 'NEW_MESSAGE']);
+    const [connected, resync] = socket.frames();
+    assert.equal(connected?.data['cursor'], 'e.5');
+    assert.deepEqual(connected?.data['resume'], { requested: true, ok: false, replayed: 0 });
+    assert.equal(resync?.cursor, 'e.5');
+    assert.deepEqual(seqsOf(socket.frames()), [6]);
+  });
+
+  it('without since: live from the tail, nothing at or below it', async () => {
+    const p = parts();
+    p.state.tailSeq = 5;
+    const { c, socket } = p.connection(1);
+    const done = p.resume.attach(c, undefined, -Infinity);
+    p.fanout.dispatch([event(5, 1), event(6, 1)]);
+    await done;
+    assert.equal((socket.frames()[0]?.data as { cursor: string }).cursor, 'e.5');
+    assert.equal(socket.frames()[0]?.data['resume'], undefined);
+    assert.deepEqual(seqsOf(socket.frames()), [6]);
+  });
+
+  it('held events are bounded like the send queue: over it, the connection closes 4009', async () => {
+    const d = deferredResume();
+    const p = parts({ source: { resume: d.resume }, sendQueueBytes: 1024 });
+    const { c, socket } = p.connection(1);
+    const done = p.resume.attach(c, 'e.0', -Infinity);
+    await settle();
+    for (let seq = 1; seq <= 60; seq++) p.fanout.dispatch([event(seq, 1)]);
+    assert.equal(socket.closeCode(), 4009);
+    assert.equal(c.pendingBytes, 0, 'the held events are dropped on close');
+    assert.equal(await total(p.metrics.slowConsumers), 1);
+    d.release({ ok: true, sinceSeq: 0, events: [] });
+    await done;
+    assert.deepEqual(socket.texts, [], 'a closing connection gets no CONNECTED');
+  });
+
+  it('the replay goes in MESSAGE_BATCH frames of at most batchSize events', async () => {
+    const events = Array.from({ length: 5 }, (_, i) => event(i + 1, 1));
+    const p = parts({ batchSize: 2, source: { resume: async () => ({ ok: true, sinceSeq: 0, events }) } });
+    p.state.tailSeq = 5;
+    const { c, socket } = p.connection(1);
+    await p.resume.attach(c, 'e.0', -Infinity);
+    const batches = socket.frames().filter((f) => f.type === 'MESSAGE_BATCH');
+    assert.deepEqual(
+      batches.map((b) => (b.data['messages'] as unknown[]).length),
+      [2, 2, 1],
+    );
+    assert.deepEqual(
+      batches.map((b) => b.cursor),
+      ['e.2', 'e.4', 'e.5'],
+      'each batch carries the cursor of its last event',
+    );
+  });
+
+  it('a user disabled since authentication started is closed 4003 at once', async () => {
+    const p = parts();
+    p.clock.advance(10);
+    const authStartedAt = p.clock.monotonic();
+    p.clock.advance(10);
+    p.disabled.remember(1);
+    const { c, socket } = p.connection(1);
+    await p.resume.attach(c, undefined, authStartedAt);
+    assert.equal(socket.closeCode(), 4003);
+    // Disabled before this authentication started: that one read the user row after, so it stands.
+    const { c: c2, socket: s2 } = p.connection(1);
+    await p.resume.attach(c2, undefined, p.clock.monotonic() + 1);
+    assert.equal(s2.closeCode(), undefined);
+    assert.equal(c2.state, 'live');
+  });
+
+  it('a count pushed while replaying is sent again once live', async () => {
+    const d = deferredResume();
+    let counts = 0;
+    const p = parts({
+      source: { resume: d.resume, unreadCounts: async (ids) => new Map(ids.map((id) => [id, ++counts])) },
+    });
+    const { c, socket } = p.connection(1);
+    const done = p.resume.attach(c, 'e.0', -Infinity);
+    await settle();
+    await p.fanout.refreshCounts(new Set([1]));
+    assert.equal(c.countStale, true);
+    d.release({ ok: true, sinceSeq: 0, events: [] });
+    await done;
+    await settle();
+    const unread = socket.frames().filter((f) => f.type === 'UNREAD_COUNT');
+    assert.equal(unread.length, 2, 'the connect-time count, then a fresh one');
+  });
+
+  it('a setup failure closes this connection 1011 and is logged', async () => {
+    const p = parts({ source: { resume: async () => Promise.reject(new Error('store down')) } });
+    const { c, socket } = p.connection(1);
+    await p.resume.attach(c, 'e.0', -Infinity);
+    assert.equal(socket.closeCode(), 1011);
+    assert.equal(p.logs.filter((l) => l.includes('connection setup failed')).length, 1);
+  });
+});
+
+describe('connection: its own state transitions', () => {
+  it('replaying → live → closing, never back', () => {
+    const p = parts();
+    const { c } = p.connection(1);
+    assert.equal(c.accept(1), false, 'no live delivery while replaying');
+    assert.equal(c.hold(2, 'ab'), 2);
+    assert.equal(c.hold(3, 'cde'), 5);
+    assert.deepEqual(
+      c.startLive(1).map((x) => x.seq),
+      [2, 3],
+      'held events come back in arrival order',
+    );
+    assert.equal(c.state, 'live');
+    assert.equal(c.accept(1), false, 'at or below lastSeq');
+    assert.equal(c.accept(2), true);
+    assert.equal(c.accept(2), false, 'never twice');
+    assert.equal(c.beginClose(4009, 5), true);
+    assert.equal(c.beginClose(4000, 6), false, 'the first close wins');
+    assert.equal(c.closeCode, 4009);
+    assert.equal(c.closingSince, 5);
+    assert.deepEqual(c.startLive(9), [], 'a closing connection never goes live');
+    assert.equal(c.state, 'closing');
+    assert.equal(c.accept(10), false);
+  });
+
+  it('close() sends the close frame once; a throwing close falls back to terminate', () => {
+    const p = parts();
+    const { c, socket } = p.connection(1);
+    c.close({ code: 4010, reason: 'heartbeat timeout', action: 'reconnect' }, 1);
+    c.close({ code: 4001, reason: 'token expired', action: 'refresh' }, 2);
+    assert.deepEqual(socket.closedWith, { code: 4010, reason: 'heartbeat timeout' });
+    const { c: c2, socket: s2 } = p.connection(1);
+    s2.failOn = 'close';
+    c2.close({ code: 4010, reason: 'heartbeat timeout', action: 'reconnect' }, 1);
+    assert.equal(s2.terminated, true);
+  });
+});
