@@ -69,6 +69,10 @@ export interface App {
   close(): Promise<void>;
 }
 
+/**
+ * Builds every part in dependency order and wires them (long only because it reads top to bottom as that
+ * order: each step is one call; the work lives in the parts).
+ */
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const logger = createLogger(config.log.level, opts.logStream);
   const now = opts.now ?? Date.now;

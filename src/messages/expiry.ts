@@ -6,7 +6,7 @@
  * announced once.
  */
 import type { Kysely } from 'kysely';
-import { messageOf } from '../logger.ts';
+import { repeat } from '../repeat.ts';
 import type { Dialect } from '../store/database.ts';
 import { EXPIRY_CURSOR_KEY } from '../store/migrate.ts';
 import type { DB } from '../store/schema.ts';
@@ -97,18 +97,10 @@ export function startExpiryAnnouncer(deps: {
   /** The app's pino logger, or anything with its `warn(obj, msg)`. */
   logger: { warn(obj: object, msg: string): void };
 }): () => Promise<void> {
-  let running: Promise<unknown> | undefined;
-  const timer = setInterval(() => {
-    running ??= deps.announcer
-      .announce()
-      .catch((err: unknown) =>
-        deps.logger.warn({ err: { message: messageOf(err) } }, 'announcing expired messages failed'),
-      )
-      .finally(() => (running = undefined));
-  }, deps.intervalMs);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return repeat({
+    run: () => deps.announcer.announce(),
+    intervalMs: deps.intervalMs,
+    failure: 'announcing expired messages failed',
+    logger: deps.logger,
+  });
 }

@@ -4,6 +4,7 @@
  * The tasks come from the parts that own the rows; this module only runs them.
  */
 import { messageOf } from '../logger.ts';
+import { repeat } from '../repeat.ts';
 
 export interface HousekeepingTask {
   /** Named in the log line when the task fails. */
@@ -21,7 +22,6 @@ export function startHousekeeping(deps: {
   /** The app's pino logger, or anything with its `warn(obj, msg)`. */
   logger: { warn(obj: object, msg: string): void };
 }): () => Promise<void> {
-  let running: Promise<void> | undefined;
   async function round(): Promise<void> {
     for (const task of deps.tasks) {
       try {
@@ -31,14 +31,10 @@ export function startHousekeeping(deps: {
       }
     }
   }
-  const timer = setInterval(() => {
-    running ??= round()
-      .catch((err: unknown) => deps.logger.warn({ err: { message: messageOf(err) } }, 'housekeeping failed'))
-      .finally(() => (running = undefined));
-  }, deps.intervalMs);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return repeat({
+    run: round,
+    intervalMs: deps.intervalMs,
+    failure: 'housekeeping failed',
+    logger: deps.logger,
+  });
 }

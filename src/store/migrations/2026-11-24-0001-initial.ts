@@ -10,6 +10,7 @@ function serialType(dialect: Dialect) {
   return dialect === 'postgres' ? sql`bigserial` : sql`integer`;
 }
 
+/** The whole initial schema, in creation order (long because it is a list of tables; split, the order would hide). */
 export async function up(db: AnyDB, dialect: Dialect): Promise<void> {
   await db.schema
     .createTable('skypush_meta')
