@@ -21,6 +21,9 @@ export interface RedisBusOptions {
   logger: Logger;
 }
 
+/** How long a command on the publisher (publish, quota, lockout, presence) may wait for Redis. */
+const PUBLISHER_TIMEOUT_MS = 1_000;
+
 export class RedisBus implements Bus {
   /** Exposed for diagnostics and tests. */
   readonly publisher: Redis;
@@ -43,8 +46,14 @@ export class RedisBus implements Bus {
       retryStrategy: (n: number) => Math.min(50 * 2 ** n, 2000),
     };
     // No offline queue on the publisher: a publish while Redis is away fails at once instead of holding
-    // the HTTP request that committed the change.
-    this.publisher = new Redis(opts.url, { ...common, enableOfflineQueue: false });
+    // the HTTP request that committed the change. The same client counts the cluster's quotas and
+    // login failures, on the request path too: a Redis that stops answering without dropping the
+    // connection must not hold requests either, so each command gives up after PUBLISHER_TIMEOUT_MS.
+    this.publisher = new Redis(opts.url, {
+      ...common,
+      enableOfflineQueue: false,
+      commandTimeout: PUBLISHER_TIMEOUT_MS,
+    });
     this.subscriber = new Redis(opts.url, { ...common, autoResubscribe: true });
     this.publisher.on('error', () => {});
     this.subscriber.on('error', (err: Error) =>

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -15,6 +14,7 @@ import type { BusMessage } from '../../src/bus/bus.ts';
 import { PG_ADMIN_URL, REDIS_URL, createPgDatabase, startApp, type TestApp } from '../helpers/app.ts';
 import { api, freePort, loginAdmin, startNode, type NodeProcess } from '../helpers/node-process.ts';
 import { waitUntil } from '../helpers/realtime.ts';
+import { TcpProxy } from '../helpers/tcp-proxy.ts';
 import { ResumingClient } from '../helpers/resuming-client.ts';
 import { connect, type TestSocket } from '../helpers/ws-client.ts';
 import { CloseCode } from '../../src/protocol.ts';
@@ -265,62 +265,16 @@ describe('Redis restart and pub/sub loss lose no message', () => {
   });
 });
 
-/** A TCP proxy to PostgreSQL that a test can cut and restore, or hold the database's answers back. */
-class PgProxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private held: Array<[Socket, Buffer]> | undefined;
-  constructor(
-    readonly port: number,
-    private readonly target: { host: string; port: number },
-  ) {}
-
-  async open(): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = netConnect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.on('data', (d: Buffer) => (this.held ? this.held.push([client, d]) : client.write(d)));
-      upstream.on('end', () => client.end());
-    });
-    await new Promise<void>((r) => (this.server as Server).listen(this.port, '127.0.0.1', r));
-  }
-
-  /** Queries still reach the database; its answers wait until release(). */
-  hold(): void {
-    this.held ??= [];
-  }
-
-  release(): void {
-    const held = this.held ?? [];
-    this.held = undefined;
-    for (const [client, d] of held) client.write(d);
-  }
-
-  /** Drops every connection and stops listening: the database is unreachable. */
-  async cut(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-  }
-}
-
-/** A fresh PostgreSQL database, its URL and the same database's URL through a PgProxy. */
+/** A fresh PostgreSQL database, its URL and the same database's URL through a TcpProxy. */
 async function proxiedPgDatabase(): Promise<{
   url: string;
   viaProxy: string;
-  proxy: PgProxy;
+  proxy: TcpProxy;
   drop: () => Promise<void>;
 }> {
   const db = await createPgDatabase();
   const target = new URL(PG_ADMIN_URL);
-  const proxy = new PgProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
+  const proxy = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
   await proxy.open();
   const viaProxy = new URL(db.url);
   viaProxy.port = String(proxy.port);
@@ -329,7 +283,7 @@ async function proxiedPgDatabase(): Promise<{
 
 describe('PostgreSQL cut off behind a proxy', () => {
   let t: TestApp;
-  let proxy: PgProxy;
+  let proxy: TcpProxy;
   let dropDb: () => Promise<void>;
 
   before(async () => {
@@ -388,7 +342,7 @@ describe('PostgreSQL cut off behind a proxy', () => {
 describe('a user disabled while their socket is being authenticated', () => {
   let a: TestApp;
   let b: TestApp;
-  let proxy: PgProxy;
+  let proxy: TcpProxy;
   let dropDb: () => Promise<void>;
 
   before(async () => {
