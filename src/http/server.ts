@@ -46,14 +46,33 @@ export interface HttpDeps {
 }
 
 export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
-  const app = Fastify({
+  const app = createFastify(deps);
+  app.decorateRequest('principal', null);
+  installJsonParser(app);
+  installErrorHandler(app, deps.metrics);
+  installHooks(app, deps);
+  await registerDocs(app);
+  // Before the routes: as each route is declared, the plugin appends its hook after the route's own
+  // onRequest, so a quota keyed by user runs after authentication (send-quota.ts).
+  await registerRateLimit(app, {
+    prefix: deps.config.redis.prefix,
+    ...(deps.redis && { redis: deps.redis }),
+  });
+  await registerRoutes(app, deps);
+  for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  return app;
+}
+
+/** The Fastify instance with its limits, its Node server and its error mapping for requests no route saw. */
+function createFastify(deps: HttpDeps): FastifyInstance {
+  return Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.config.http.bodyLimit,
     trustProxy: deps.config.http.trustProxy,
     // Slowloris (upgrades included): Node enforces headersTimeout only every connectionsCheckingInterval,
     // 30 s by default, so the interval is lowered with it.
     // Node answers a missing Host and an unknown Expect itself with an empty body: the first is checked
-    // in an onRequest hook below, the second answered by expectationFailed, both with the envelope.
+    // in an onRequest hook (installHooks), the second answered by expectationFailed, both with the envelope.
     serverFactory: (handler) =>
       createServer(
         {
@@ -71,8 +90,10 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     frameworkErrors,
     clientErrorHandler,
   });
-  app.decorateRequest('principal', null);
-  // JSON only: a text/plain body is a 415, not a string that fails validation later.
+}
+
+/** JSON only: a text/plain body is a 415, not a string that fails validation later. */
+function installJsonParser(app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain');
   // Many HTTP clients send Content-Type: application/json on every request: an empty body then means "no
   // body" on the routes that take none (PUT …/read, DELETE). Routes with a body still refuse it (40002).
@@ -94,10 +115,12 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       done(null, parsed);
     });
   });
-  installErrorHandler(app, deps.metrics);
+}
 
+/** The hooks every request passes: request metrics, the Host check, and no keep-alive while shutting down. */
+function installHooks(app: FastifyInstance, { metrics, isShuttingDown }: HttpDeps): void {
   app.addHook('onResponse', async (request, reply) => {
-    deps.metrics.httpDuration.observe(
+    metrics.httpDuration.observe(
       {
         method: request.method,
         route: request.routeOptions.url ?? 'unknown',
@@ -110,9 +133,12 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own check would answer with an empty body.
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined)
       throw new AppError(Errors.BAD_REQUEST, 'missing Host header');
-    if (deps.isShuttingDown()) void reply.header('connection', 'close');
+    if (isShuttingDown()) void reply.header('connection', 'close');
   });
+}
 
+/** The OpenAPI document of every route declared after it, served at /docs. */
+async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       info: {
@@ -127,12 +153,10 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  await registerRateLimit(app, {
-    prefix: deps.config.redis.prefix,
-    ...(deps.redis && { redis: deps.redis }),
-  });
+}
 
-  // Each route module gets only what it uses (and imports nothing from this file).
+/** Each route module in its own plugin scope, given only what it uses (and importing nothing from here). */
+async function registerRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { auth, users, messages, presence, metrics, store, isShuttingDown, config } = deps;
   const hooks = createAuthHooks(auth);
   const sendLimit: SendQuota = {
@@ -148,6 +172,4 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     (scope) => opsRoutes(scope, { store, metrics, isShuttingDown }),
   ];
   for (const register of routes) await app.register(async (scope) => register(scope));
-  for (const plugin of deps.plugins ?? []) await app.register(plugin);
-  return app;
 }

@@ -1,20 +1,11 @@
-/** POST /api/v1/auth/login, GET /api/v1/auth/me. */
+/** POST /api/v1/auth/login, GET /api/v1/auth/me. Schemas: auth.schemas.ts. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, Errors } from '../../errors.ts';
-import { bearer, envelopeSchema, errorSchema, ok } from '../envelope.ts';
+import { ok } from '../envelope.ts';
 import { principalOf } from '../auth-hooks.ts';
 import type { AuthService } from '../../auth/auth.service.ts';
 import type { AuthHooks } from '../auth-hooks.ts';
-
-const userSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'integer' },
-    username: { type: 'string' },
-    role: { type: 'string' },
-    displayName: { type: 'string' },
-  },
-} as const;
+import { loginSchema, meSchema } from './auth.schemas.ts';
 
 /**
  * Fires when the client hangs up before its answer is written, so a hash still waiting for its turn is
@@ -39,10 +30,14 @@ export interface AuthRouteDeps {
   loginRateLimit: number;
 }
 
-export async function authRoutes(
-  app: FastifyInstance,
-  { auth, hooks, loginRateLimit }: AuthRouteDeps,
-): Promise<void> {
+/** Registers the routes in the order the OpenAPI document lists them. */
+export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps): Promise<void> {
+  loginRoute(app, deps);
+  meRoute(app, deps);
+}
+
+/** POST /api/v1/auth/login */
+function loginRoute(app: FastifyInstance, { auth, loginRateLimit }: AuthRouteDeps): void {
   app.post<{ Body: { username: string; password: string } }>(
     '/api/v1/auth/login',
     {
@@ -55,33 +50,7 @@ export async function authRoutes(
           keyGenerator: (request: FastifyRequest) => `login:${request.ip}`,
         },
       },
-      schema: {
-        tags: ['auth'],
-        summary: 'Log in with username and password; returns a bearer token',
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['username', 'password'],
-          properties: {
-            username: { type: 'string', minLength: 1, maxLength: 128 },
-            password: { type: 'string', minLength: 1 },
-          },
-        },
-        response: {
-          200: envelopeSchema({
-            type: 'object',
-            properties: {
-              accessToken: { type: 'string' },
-              tokenType: { type: 'string' },
-              expiresIn: { type: 'integer' },
-              user: userSchema,
-            },
-          }),
-          401: errorSchema,
-          429: errorSchema,
-          503: errorSchema,
-        },
-      },
+      schema: loginSchema,
     },
     async (request, reply) => {
       const { username, password } = request.body;
@@ -89,21 +58,12 @@ export async function authRoutes(
       return ok(await auth.login(username, password, request.ip, { signal }), 'login successful');
     },
   );
+}
 
-  app.get(
-    '/api/v1/auth/me',
-    {
-      onRequest: hooks.authenticate,
-      schema: {
-        tags: ['auth'],
-        summary: 'The authenticated user',
-        security: bearer,
-        response: { 200: envelopeSchema(userSchema), 401: errorSchema },
-      },
-    },
-    async (request) => {
-      const p = principalOf(request);
-      return ok({ id: p.userId, username: p.username, role: p.role, displayName: p.displayName });
-    },
-  );
+/** GET /api/v1/auth/me */
+function meRoute(app: FastifyInstance, { hooks }: AuthRouteDeps): void {
+  app.get('/api/v1/auth/me', { onRequest: hooks.authenticate, schema: meSchema }, async (request) => {
+    const p = principalOf(request);
+    return ok({ id: p.userId, username: p.username, role: p.role, displayName: p.displayName });
+  });
 }

@@ -1,16 +1,17 @@
 /**
  * The REST side of real-time delivery: one-time tickets for the WebSocket upgrade, who is online, and the
- * admin broadcast. The WebSocket route itself is realtime/upgrade.ts.
+ * admin broadcast. The WebSocket route itself is realtime/upgrade.ts. Schemas: realtime.schemas.ts.
  */
 import type { FastifyInstance } from 'fastify';
 import type { AuthService } from '../../auth/auth.service.ts';
 import { AppError, Errors } from '../../errors.ts';
-import { BROADCAST_TYPES, INBOUND_LIMITS } from '../../protocol.ts';
+import { INBOUND_LIMITS } from '../../protocol.ts';
 import type { MessageService } from '../../messages/message.service.ts';
 import type { Presence } from '../../realtime/presence.ts';
 import { principalOf, type AuthHooks } from '../auth-hooks.ts';
-import { bearer, envelopeSchema, errorSchema, ok } from '../envelope.ts';
+import { ok } from '../envelope.ts';
 import { sendQuota, type SendQuota } from '../send-quota.ts';
+import { broadcastSchema, onlineCheckSchema, onlineUsersSchema, ticketSchema } from './realtime.schemas.ts';
 
 export interface RealtimeRouteDeps {
   auth: Pick<AuthService, 'issueTicket'>;
@@ -21,52 +22,25 @@ export interface RealtimeRouteDeps {
   sendLimit: SendQuota;
 }
 
-export async function realtimeRoutes(
-  app: FastifyInstance,
-  { auth, messages, presence, hooks, sendLimit }: RealtimeRouteDeps,
-): Promise<void> {
-  const tags = ['websocket'];
-  const quota = sendQuota(sendLimit);
+/** Registers the routes in the order the OpenAPI document lists them. */
+export async function realtimeRoutes(app: FastifyInstance, deps: RealtimeRouteDeps): Promise<void> {
+  ticketRoute(app, deps);
+  onlineRoutes(app, deps);
+  broadcastRoute(app, deps);
+}
 
-  app.post(
-    '/api/v1/ws/ticket',
-    {
-      onRequest: hooks.authenticate,
-      schema: {
-        tags,
-        summary: 'A one-time ticket (30 s) for GET /api/v1/ws/messages?ticket=…, so no token goes in a URL',
-        security: bearer,
-        response: {
-          200: envelopeSchema({
-            type: 'object',
-            properties: { ticket: { type: 'string' }, expiresIn: { type: 'integer' } },
-          }),
-        },
-      },
-    },
-    async (request) => ok(await auth.issueTicket(principalOf(request))),
+/** POST /api/v1/ws/ticket */
+function ticketRoute(app: FastifyInstance, { auth, hooks }: RealtimeRouteDeps): void {
+  app.post('/api/v1/ws/ticket', { onRequest: hooks.authenticate, schema: ticketSchema }, async (request) =>
+    ok(await auth.issueTicket(principalOf(request))),
   );
+}
 
+/** Who is online: everyone (admin), or one user. */
+function onlineRoutes(app: FastifyInstance, { presence, hooks }: RealtimeRouteDeps): void {
   app.get(
     '/api/v1/ws/online/users',
-    {
-      onRequest: hooks.requireAdmin,
-      schema: {
-        tags,
-        summary: 'Users with at least one open connection (admin)',
-        security: bearer,
-        response: {
-          200: envelopeSchema({
-            type: 'object',
-            properties: {
-              onlineCount: { type: 'integer' },
-              users: { type: 'array', items: { type: 'integer' } },
-            },
-          }),
-          403: errorSchema,
-        },
-      },
-    },
+    { onRequest: hooks.requireAdmin, schema: onlineUsersSchema },
     async () => {
       const users = (await presence.onlineUserIds()).sort((a, b) => a - b);
       return ok({ onlineCount: users.length, users });
@@ -75,25 +49,7 @@ export async function realtimeRoutes(
 
   app.get<{ Querystring: { userId?: string } }>(
     '/api/v1/ws/online/check',
-    {
-      onRequest: hooks.authenticate,
-      schema: {
-        tags,
-        summary: 'Is the caller online (admins may ask about ?userId=)',
-        security: bearer,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { userId: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' } },
-        },
-        response: {
-          200: envelopeSchema({
-            type: 'object',
-            properties: { userID: { type: 'integer' }, isOnline: { type: 'boolean' } },
-          }),
-        },
-      },
-    },
+    { onRequest: hooks.authenticate, schema: onlineCheckSchema },
     async (request) => {
       const p = principalOf(request);
       const asked = request.query.userId === undefined ? p.userId : Number(request.query.userId);
@@ -102,39 +58,21 @@ export async function realtimeRoutes(
       return ok({ userID: asked, isOnline: await presence.isOnline(asked) });
     },
   );
+}
 
+/** POST /api/v1/ws/broadcast */
+function broadcastRoute(
+  app: FastifyInstance,
+  { messages, presence, hooks, sendLimit }: RealtimeRouteDeps,
+): void {
+  const quota = sendQuota(sendLimit);
   app.post<{ Body: { type?: string; data: Record<string, unknown> } }>(
     '/api/v1/ws/broadcast',
     {
       onRequest: hooks.requireAdmin,
       // A broadcast fans out like a send: the same per-sender quota, counted on its own.
       ...(quota && { config: { rateLimit: quota } }),
-      schema: {
-        tags,
-        summary: 'Push a system notice to every user (admin); durable, replayed on resume',
-        security: bearer,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['data'],
-          properties: {
-            type: { type: 'string', enum: [...BROADCAST_TYPES] },
-            data: {
-              type: 'object',
-              properties: {
-                title: { type: 'string', maxLength: 200 },
-                content: { type: 'string' },
-                level: { type: 'string', enum: ['info', 'warning', 'error', 'success'] },
-              },
-            },
-          },
-        },
-        response: {
-          200: envelopeSchema({ type: 'object', properties: { recipients: { type: ['integer', 'null'] } } }),
-          403: errorSchema,
-          429: errorSchema,
-        },
-      },
+      schema: broadcastSchema,
     },
     async (request) => {
       const { type = 'SYSTEM_NOTIFY', data } = request.body;
