@@ -11,7 +11,8 @@ import type { Config } from '../config.ts';
 import type { DB } from '../store/schema.ts';
 import { createUserService, type UserService } from '../users/user.service.ts';
 import { createAuthService, type AuthService } from './auth.service.ts';
-import { createLoginGuard, createSharedLoginGuard } from './login-guard.ts';
+import { createLoginGuard } from './login-guard.ts';
+import { createSharedLoginGuard } from './login-guard.redis.ts';
 import { createPasswordHasher, type Kdf, type PasswordHasher } from './password.ts';
 import { createTokenService, type TokenService } from './tokens.ts';
 

@@ -10,11 +10,9 @@
  *
  * One node counts in a bounded map (the oldest entries go first). A cluster counts in Redis, atomically,
  * so the limit holds across nodes, with the node's own map underneath: while Redis is away each node
- * still enforces the limit on what it sees itself (docs/API.md, "Lockout").
+ * still enforces the limit on what it sees itself (docs/API.md, "Lockout"); that one is in
+ * login-guard.redis.ts.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
 
 /** How an attempt ended: `unchecked` means the password was never hashed (it does not count). */
 export type AttemptOutcome = 'success' | 'failure' | 'unchecked';
@@ -53,7 +51,8 @@ interface Entry {
   gen: number;
 }
 
-const pairKey = (u: string, ip: string) => `${u.toLowerCase()}\u0000${ip}`;
+/** The (account, client address) pair an attempt counts for; usernames are case-insensitive. */
+export const pairKey = (u: string, ip: string) => `${u.toLowerCase()}\u0000${ip}`;
 
 export function createLoginGuard(opts: LoginGuardOptions): LoginGuard {
   const entries = new Map<string, Entry>();
@@ -109,128 +108,6 @@ export function createLoginGuard(opts: LoginGuardOptions): LoginGuard {
             if (ended) return;
             ended = true;
             settle(k, gen, outcome);
-          },
-        },
-      };
-    },
-  };
-}
-
-/**
- * The longest a login may stay in flight in Redis's count: a node that dies mid-check must not hold
- * the pair's attempts forever. Far above a queued hash's wait (seconds, SKYPUSH_HASH_QUEUE).
- */
-export const IN_FLIGHT_TTL_MS = 60_000;
-
-// KEYS: failure count, lock, in-flight attempts (a sorted set: attempt id → deadline, Redis time).
-// ARGV: max failures, attempt id, in-flight TTL ms. Returns 0 when admitted, the lock's TTL in ms when
-// locked, -1 when failures plus attempts in flight already reach the limit.
-const BEGIN_SCRIPT = `
-local ttl = redis.call('PTTL', KEYS[2])
-if ttl > 0 then return ttl end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[1]) then return -1 end
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[2])
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
-return 0`;
-
-// KEYS as above. ARGV: max failures, lockout ms, failure memory ms, attempt id.
-// Reaching the limit sets the lock and clears the count, so the first failure after the lockout
-// starts a new count (as on one node).
-const FAIL_SCRIPT = `
-redis.call('ZREM', KEYS[3], ARGV[4])
-local n = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if n >= tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
-  redis.call('DEL', KEYS[1])
-end
-return n`;
-
-/** Redis calls slower than this count as Redis being away: login must not hang on it. */
-const REDIS_TIMEOUT_MS = 500;
-
-/**
- * Lockout shared by every node through Redis. Keys are `<prefix>login:<sha256(username, address)>:n|:lock|:p`
- * (no username or address in clear) and expire by themselves; the lock's TTL and in-flight deadlines
- * are Redis's time, so nodes' clocks do not matter. Every attempt is also counted by this node's own
- * guard, which answers alone while Redis is unreachable.
- */
-export function createSharedLoginGuard(
-  opts: LoginGuardOptions & { redis: Redis; prefix: string; logger: Logger },
-): LoginGuard {
-  const local = createLoginGuard(opts);
-  const { redis } = opts;
-  const keys = (u: string, ip: string) => {
-    const h = createHash('sha256').update(pairKey(u, ip)).digest('hex');
-    const base = `${opts.prefix}login:${h}`;
-    return [`${base}:n`, `${base}:lock`, `${base}:p`] as const;
-  };
-  let away = false;
-  async function shared<T>(op: () => Promise<T>): Promise<T | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const r = await Promise.race([
-        op(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no answer in ${REDIS_TIMEOUT_MS} ms`)),
-            REDIS_TIMEOUT_MS,
-          );
-        }),
-      ]);
-      if (away) opts.logger.info('login lockout shared through Redis again');
-      away = false;
-      return r;
-    } catch (err) {
-      if (!away)
-        opts.logger.warn(
-          { err: { message: (err as Error).message } },
-          'redis unreachable: login lockout counts on this node only until it is back',
-        );
-      away = true;
-      return undefined;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  function settle(k: readonly [string, string, string], id: string, outcome: AttemptOutcome) {
-    const [n, lock, p] = k;
-    if (outcome === 'success') return shared(() => redis.del(n, p));
-    if (outcome === 'unchecked') return shared(() => redis.zrem(p, id));
-    const { maxFailures, lockoutSec } = opts;
-    return shared(() =>
-      redis.eval(FAIL_SCRIPT, 3, n, lock, p, maxFailures, lockoutSec * 1000, FAILURE_MEMORY_MS, id),
-    );
-  }
-
-  return {
-    async begin(u, ip) {
-      const mine = await local.begin(u, ip);
-      if (!mine.admitted) return mine;
-      const k = keys(u, ip);
-      const id = randomBytes(8).toString('hex');
-      const r = await shared(
-        () => redis.eval(BEGIN_SCRIPT, 3, ...k, opts.maxFailures, id, IN_FLIGHT_TTL_MS) as Promise<number>,
-      );
-      if (r !== undefined && r !== 0) {
-        await mine.attempt.end('unchecked');
-        return { admitted: false, retryAfter: r > 0 ? Math.ceil(r / 1000) : IN_FLIGHT_RETRY_SEC };
-      }
-      // Admitted, also when Redis did not answer (this node's count holds alone); a begin that landed
-      // late is still removed by the attempt's end, which names the same id.
-      let ended = false;
-      return {
-        admitted: true,
-        attempt: {
-          async end(outcome) {
-            if (ended) return;
-            ended = true;
-            await Promise.all([mine.attempt.end(outcome), settle(k, id, outcome)]);
           },
         },
       };

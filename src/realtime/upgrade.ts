@@ -129,9 +129,107 @@ function destroySocket(this: Duplex): void {
   this.destroy();
 }
 
+/** What every step of an upgrade works with: the endpoint's deps and the ws server that does handshakes. */
+interface Endpoint {
+  deps: UpgradeDeps;
+  wss: WebSocketServer;
+}
+
+async function authenticate(ep: Endpoint, req: IncomingMessage, url: Target): Promise<Principal> {
+  const { deps } = ep;
+  const cred = credentialsOf(req, url);
+  if (!cred)
+    throw new AppError(
+      Errors.UNAUTHENTICATED,
+      'missing credentials: use ?ticket=, the skypush.v1 sub-protocol, a Bearer header or ?token=',
+    );
+  if (cred.kind === 'token') return deps.auth.authenticate(cred.value);
+  const principal = await deps.auth.redeemTicket(cred.value);
+  // A ticket lives 30 s but carries its token's expiry, which may have passed meanwhile.
+  if (principal.exp * 1000 <= (deps.now ? deps.now() : deps.hub.clock.now()))
+    throw new AppError(Errors.TOKEN_EXPIRED);
+  return principal;
+}
+
+/** Refuses this socket alone: an AppError as is; anything else is a bug, logged and answered 500. */
+function fail(ep: Endpoint, req: IncomingMessage, socket: Duplex, e: unknown): void {
+  const err = e instanceof AppError ? e : new AppError(Errors.INTERNAL);
+  if (!(e instanceof AppError))
+    ep.deps.logger.error({ err: e, url: redactUrl(String(req.url)) }, 'upgrade failed');
+  ep.deps.metrics.wsRejects.inc({ status: String(err.status) });
+  refuse(socket, err);
+}
+
+function onUpgrade(ep: Endpoint, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const { deps } = ep;
+  // Not a WebSocket offer (`Upgrade: h2c` from curl --http2): an ordinary request for Fastify.
+  if (!offersWebSocket(req)) return serveAsPlainRequest(deps.server, req, socket, head);
+  // A shared function, not a closure: a closure would keep this scope (req, its headers, url, head)
+  // alive for as long as the socket lives, ~1.5 KB per idle connection.
+  socket.on('error', destroySocket);
+  const url = parseTarget(req.url);
+  if (url === undefined)
+    return fail(ep, req, socket, new AppError(Errors.BAD_REQUEST, 'malformed request target'));
+  if (url.pathname !== WS_PATH)
+    return fail(ep, req, socket, new AppError(Errors.NOT_FOUND, 'no WebSocket endpoint here'));
+  const problem = handshakeProblem(req);
+  if (problem) return fail(ep, req, socket, problem);
+  if (deps.isShuttingDown())
+    return fail(
+      ep,
+      req,
+      socket,
+      new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } }),
+    );
+  if (!originAllowed(req.headers.origin, req.headers.host, deps.realtime.allowedOrigins))
+    return fail(ep, req, socket, new AppError(Errors.ORIGIN_NOT_ALLOWED));
+
+  const since = url.searchParams.get('since') ?? undefined;
+  admit(ep, req, socket, head, url, since).catch((e: unknown) => fail(ep, req, socket, e));
+}
+
+/** Cursor, credentials, shutdown and caps, then the handshake. Rejects with what refuses the socket. */
+async function admit(
+  ep: Endpoint,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  url: Target,
+  since: string | undefined,
+): Promise<void> {
+  const { deps } = ep;
+  const { hub, logger } = deps;
+  if (since !== undefined) deps.checkCursor(since);
+  // Before the user row is read: the hub closes the socket if the user is disabled after this.
+  const authStartedAt = hub.clock.monotonic();
+  const principal = await authenticate(ep, req, url);
+  if (deps.isShuttingDown())
+    throw new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } });
+  const slot = hub.reserve(principal.userId);
+  if (!slot.ok) {
+    throw slot.reason === 'node-full'
+      ? new AppError(Errors.SERVER_FULL, undefined, { headers: { 'Retry-After': '10' } })
+      : new AppError(Errors.TOO_MANY_CONNECTIONS_USER, undefined, { headers: { 'Retry-After': '30' } });
+  }
+  // handleUpgrade answers a bad handshake itself without calling back: free the slot on close too.
+  socket.once('close', slot.release);
+  if (socket.destroyed) return slot.release();
+  ep.wss.handleUpgrade(req, socket, head, (ws) => {
+    slot.release();
+    // ws has its own listeners on the socket from now on.
+    socket.removeListener('close', slot.release);
+    socket.removeListener('error', destroySocket);
+    hub.attach(ws, principal, since, authStartedAt).catch((err: unknown) => {
+      // attach closes the connection itself on a failure it catches; this is for anything it missed.
+      logger.error({ err }, 'connection setup failed');
+      ws.terminate();
+    });
+  });
+}
+
 /** Attaches the WebSocket endpoint to `server`; returns the ws server (closed by the app on shutdown). */
 export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
-  const { realtime, hub, metrics, logger } = deps;
+  const { realtime } = deps;
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: realtime.maxPayload,
@@ -140,106 +238,22 @@ export function attachWebSocket(deps: UpgradeDeps): WebSocketServer {
     // Select our sub-protocol; the token offered beside it is never echoed back.
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
-
-  async function authenticate(req: IncomingMessage, url: Target): Promise<Principal> {
-    const cred = credentialsOf(req, url);
-    if (!cred)
-      throw new AppError(
-        Errors.UNAUTHENTICATED,
-        'missing credentials: use ?ticket=, the skypush.v1 sub-protocol, a Bearer header or ?token=',
-      );
-    if (cred.kind === 'token') return deps.auth.authenticate(cred.value);
-    const principal = await deps.auth.redeemTicket(cred.value);
-    // A ticket lives 30 s but carries its token's expiry, which may have passed meanwhile.
-    if (principal.exp * 1000 <= (deps.now ? deps.now() : hub.clock.now()))
-      throw new AppError(Errors.TOKEN_EXPIRED);
-    return principal;
-  }
-
-  /** Refuses this socket alone: an AppError as is; anything else is a bug, logged and answered 500. */
-  function fail(req: IncomingMessage, socket: Duplex, e: unknown): void {
-    const err = e instanceof AppError ? e : new AppError(Errors.INTERNAL);
-    if (!(e instanceof AppError)) logger.error({ err: e, url: redactUrl(String(req.url)) }, 'upgrade failed');
-    metrics.wsRejects.inc({ status: String(err.status) });
-    refuse(socket, err);
-  }
-
-  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // Not a WebSocket offer (`Upgrade: h2c` from curl --http2): an ordinary request for Fastify.
-    if (!offersWebSocket(req)) return serveAsPlainRequest(deps.server, req, socket, head);
-    // A shared function, not a closure: a closure would keep this scope (req, its headers, url, head)
-    // alive for as long as the socket lives, ~1.5 KB per idle connection.
-    socket.on('error', destroySocket);
-    const url = parseTarget(req.url);
-    if (url === undefined)
-      return fail(req, socket, new AppError(Errors.BAD_REQUEST, 'malformed request target'));
-    if (url.pathname !== WS_PATH)
-      return fail(req, socket, new AppError(Errors.NOT_FOUND, 'no WebSocket endpoint here'));
-    const problem = handshakeProblem(req);
-    if (problem) return fail(req, socket, problem);
-    if (deps.isShuttingDown())
-      return fail(
-        req,
-        socket,
-        new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } }),
-      );
-    if (!originAllowed(req.headers.origin, req.headers.host, realtime.allowedOrigins))
-      return fail(req, socket, new AppError(Errors.ORIGIN_NOT_ALLOWED));
-
-    const since = url.searchParams.get('since') ?? undefined;
-    admit(req, socket, head, url, since).catch((e: unknown) => fail(req, socket, e));
-  }
-
-  /** Cursor, credentials, shutdown and caps, then the handshake. Rejects with what refuses the socket. */
-  async function admit(
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    url: Target,
-    since: string | undefined,
-  ): Promise<void> {
-    if (since !== undefined) deps.checkCursor(since);
-    // Before the user row is read: the hub closes the socket if the user is disabled after this.
-    const authStartedAt = hub.clock.monotonic();
-    const principal = await authenticate(req, url);
-    if (deps.isShuttingDown())
-      throw new AppError(Errors.SHUTTING_DOWN, undefined, { headers: { 'Retry-After': '5' } });
-    const slot = hub.reserve(principal.userId);
-    if (!slot.ok) {
-      throw slot.reason === 'node-full'
-        ? new AppError(Errors.SERVER_FULL, undefined, { headers: { 'Retry-After': '10' } })
-        : new AppError(Errors.TOO_MANY_CONNECTIONS_USER, undefined, { headers: { 'Retry-After': '30' } });
-    }
-    // handleUpgrade answers a bad handshake itself without calling back: free the slot on close too.
-    socket.once('close', slot.release);
-    if (socket.destroyed) return slot.release();
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      slot.release();
-      // ws has its own listeners on the socket from now on.
-      socket.removeListener('close', slot.release);
-      socket.removeListener('error', destroySocket);
-      hub.attach(ws, principal, since, authStartedAt).catch((err: unknown) => {
-        // attach closes the connection itself on a failure it catches; this is for anything it missed.
-        logger.error({ err }, 'connection setup failed');
-        ws.terminate();
-      });
-    });
-  }
+  const ep: Endpoint = { deps, wss };
 
   // Anything ws still refuses in the handshake (an unacceptable Sec-WebSocket-Extensions offer) is
   // answered with the envelope too, instead of ws's plain text.
   wss.on('wsClientError', (err: Error, socket: Duplex, req: IncomingMessage) =>
-    fail(req, socket, new AppError(Errors.BAD_REQUEST, `invalid WebSocket handshake: ${err.message}`)),
+    fail(ep, req, socket, new AppError(Errors.BAD_REQUEST, `invalid WebSocket handshake: ${err.message}`)),
   );
 
   // Everything the listener does is guarded: whatever a request triggers refuses that socket alone
   // (400/404/… with the envelope, or 500 and a log line for a bug) and never reaches the process.
   deps.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     try {
-      onUpgrade(req, socket, head);
+      onUpgrade(ep, req, socket, head);
     } catch (e) {
       try {
-        fail(req, socket, e);
+        fail(ep, req, socket, e);
       } catch {
         socket.destroy();
       }

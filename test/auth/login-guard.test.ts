@@ -11,10 +11,10 @@ import {
   FAILURE_MEMORY_MS,
   IN_FLIGHT_RETRY_SEC,
   createLoginGuard,
-  createSharedLoginGuard,
   type LoginAttempt,
   type LoginGuard,
 } from '../../src/auth/login-guard.ts';
+import { createSharedLoginGuard } from '../../src/auth/login-guard.redis.ts';
 import { REDIS_URL } from '../helpers/app.ts';
 
 /** One whole failed attempt. */
