@@ -56,9 +56,11 @@ export function createEventLogReader(deps: {
       if (pos.epoch !== (await reader.epoch())) return { ok: false, reason: 'foreign' };
       // Up to the hub's tail the position is known to exist; past it, the log may still be ahead.
       if (pos.seq > uptoSeq && pos.seq > (await log.headSeq(db))) return { ok: false, reason: 'future' };
+      const rows = await log.readForUser(db, userId, pos.seq, uptoSeq, max + 1);
+      // The prune mark is read after the rows: a prune that commits between the two reads moved the mark
+      // (it is written in the prune's transaction), so rows it cut off are never taken for the whole gap.
       const prunedThrough = Number((await log.getMeta(db, 'pruned_through')) ?? 0);
       if (pos.seq < prunedThrough) return { ok: false, reason: 'expired' };
-      const rows = await log.readForUser(db, userId, pos.seq, uptoSeq, max + 1);
       if (rows.length > max) return { ok: false, reason: 'too_many' };
       return { ok: true, sinceSeq: pos.seq, events: rows.map(toLogEvent) };
     },

@@ -1,0 +1,98 @@
+/**
+ * Resume against a prune that commits in the middle of it: the rows and the prune mark are read by two
+ * statements, and a prune committing between them must never turn into a replay with a hole. Whatever
+ * the interleaving, resume either replays every event after the cursor or answers RESYNC (expired).
+ * Two connections to one SQLite file: the reader's, and another that prunes between the reader's reads.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { KyselyPlugin, PluginTransformResultArgs, QueryResult, UnknownRow } from 'kysely';
+import { encodeEventCursor } from '../../src/messages/cursor.ts';
+import { createEventLogReader } from '../../src/messages/event-log-reader.ts';
+import { appendEvents, pruneEvents } from '../../src/messages/event-log.repository.ts';
+import { openStore, type Store } from '../../src/store/database.ts';
+import { migrateToLatest } from '../../src/store/migrate.ts';
+
+/** Runs `between` once, right after the first query that returns rows once armed. */
+class BetweenReads implements KyselyPlugin {
+  armed = false;
+  constructor(private readonly between: () => Promise<unknown>) {}
+  transformQuery: KyselyPlugin['transformQuery'] = (args) => args.node;
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    if (this.armed) {
+      this.armed = false;
+      await this.between();
+    }
+    return args.result;
+  }
+}
+
+describe('resume while a prune commits between its reads', () => {
+  let dir: string;
+  let reader: Store;
+  let pruner: Store;
+  const USER = 7;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'skypush-prune-'));
+    const url = `sqlite:${join(dir, 'db.sqlite')}`;
+    const open = () =>
+      openStore({
+        kind: 'sqlite',
+        url,
+        sqlitePath: join(dir, 'db.sqlite'),
+        poolSize: 1,
+        statementTimeoutMs: 5000,
+        connectTimeoutMs: 5000,
+      });
+    reader = open();
+    await migrateToLatest(reader);
+    pruner = open();
+    await pruner.db
+      .insertInto('users')
+      .values({
+        id: USER,
+        username: 'u7',
+        display_name: 'u7',
+        password_hash: null,
+        role: 'user',
+        disabled: 0,
+        created_at: 0,
+        updated_at: 0,
+      })
+      .execute();
+  });
+  after(async () => {
+    await reader.close();
+    await pruner.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('never replays a page with the pruned head missing', async () => {
+    const old = Date.now() - 10 * 86_400_000;
+    const events = Array.from({ length: 5 }, (_, i) => ({ userId: USER, type: 'NEW_MESSAGE', data: { i } }));
+    const head = await appendEvents(pruner.db, pruner.dialect, events, old);
+    const first = head - 4;
+    const plugin = new BetweenReads(() => pruneEvents(pruner.db, Date.now(), 3));
+    const log = createEventLogReader({
+      db: reader.db.withPlugin(plugin),
+      unreadCounts: async () => new Map(),
+    });
+    const epoch = await log.epoch();
+    plugin.armed = true;
+    const r = await log.resume(USER, encodeEventCursor(epoch, first - 1), head, 100);
+    assert.equal(plugin.armed, false, 'the prune ran between the reads');
+    if (r.ok) {
+      assert.deepEqual(
+        r.events.map((e) => e.seq),
+        [first, first + 1, first + 2, first + 3, first + 4],
+        'a replay is whole',
+      );
+    } else {
+      assert.equal(r.reason, 'expired');
+    }
+  });
+});
