@@ -48,6 +48,14 @@ export class SkypushClient {
   readonly #seen: RecentIds;
   #state: ConnectionState = 'disconnected';
   #cursor: string | undefined;
+  /**
+   * Set from a RESYNC until the app's onResync has succeeded: the newest position seen since, adopted
+   * only then. Until then the cursor stays where the gap began, so a failed refetch followed by a drop
+   * resumes from there and is told RESYNC again, instead of skipping what was never reloaded.
+   */
+  #resyncTo: string | undefined;
+  /** Counts RESYNCs: only the refetch answering the latest one may adopt the position. */
+  #resyncs = 0;
   #ws: WebSocketLike | undefined;
   /** Bumped by every attempt and by disconnect(): callbacks of an older session do nothing. */
   #session = 0;
@@ -279,14 +287,17 @@ export class SkypushClient {
           this.#handle(inner, true);
         break;
       case FrameType.NEW_MESSAGE:
-        if (frame.cursor !== undefined) this.#cursor = frame.cursor;
+        if (frame.cursor !== undefined) this.#advance(frame.cursor);
         if (!this.#seen.add((frame.data as FrameData['NEW_MESSAGE']).messageId)) return;
         break;
-      case FrameType.RESYNC:
-        this.#cursor = (frame.data as FrameData['RESYNC']).cursor ?? frame.cursor;
+      case FrameType.RESYNC: {
+        const to = (frame.data as FrameData['RESYNC']).cursor ?? frame.cursor;
+        if (this.#o.onResync) this.#resyncTo = to ?? this.#resyncTo;
+        else this.#cursor = to;
         break;
+      }
     }
-    if (frame.cursor !== undefined && frame.type !== FrameType.RESYNC) this.#cursor = frame.cursor;
+    if (frame.cursor !== undefined && frame.type !== FrameType.RESYNC) this.#advance(frame.cursor);
     const info: FrameInfo = {
       timestamp: frame.timestamp,
       replayed,
@@ -297,11 +308,23 @@ export class SkypushClient {
     if (frame.type === FrameType.RESYNC) this.#resync(frame.data as FrameData['RESYNC']);
   }
 
+  /** Moves the cursor forward, or the pending RESYNC position while the app's refetch is outstanding. */
+  #advance(cursor: string): void {
+    if (this.#resyncTo !== undefined) this.#resyncTo = cursor;
+    else this.#cursor = cursor;
+  }
+
   #resync(data: FrameData['RESYNC']): void {
     const hook = this.#o.onResync;
     if (!hook) return;
+    const mine = ++this.#resyncs;
+    const adopt = () => {
+      if (mine !== this.#resyncs || this.#resyncTo === undefined) return;
+      this.#cursor = this.#resyncTo;
+      this.#resyncTo = undefined;
+    };
     try {
-      void Promise.resolve(hook({ reason: data.reason, cursor: data.cursor })).catch((e: unknown) =>
+      Promise.resolve(hook({ reason: data.reason, cursor: data.cursor })).then(adopt, (e: unknown) =>
         this.#fail(e),
       );
     } catch (e) {

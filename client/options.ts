@@ -55,7 +55,9 @@ export interface ClientOptions {
   cursor?: string;
   /**
    * Called when the server cannot replay what was missed (RESYNC): refetch the inbox over REST. The
-   * client adopts the server's new cursor before calling it.
+   * client adopts the server's new cursor only once the returned promise resolves: if the refetch fails
+   * (rejects) and the connection drops, the client resumes from where the gap began and is told RESYNC
+   * again, so nothing is skipped unreloaded.
    */
   onResync?: (info: ResyncInfo) => void | Promise<void>;
   backoff?: Partial<BackoffOptions>;

@@ -113,11 +113,43 @@ describe('client state machine (fake socket, fake clock)', () => {
     assert.match(again.url, /since=aaaaaaaaaaaa\.8/);
     again.push('CONNECTED', connected('aaaaaaaaaaaa.8'));
     again.push('RESYNC', { reason: 'expired', cursor: 'bbbbbbbbbbbb.1' }, 'bbbbbbbbbbbb.1');
-    assert.equal(client.cursor, 'bbbbbbbbbbbb.1');
     await tick();
     assert.deepEqual(resyncs, ['expired']);
+    assert.equal(client.cursor, 'bbbbbbbbbbbb.1', 'adopted once onResync has returned');
     again.push('CONNECTED', connected('cccccccccccc.1'));
     assert.equal(client.cursor, 'bbbbbbbbbbbb.1', 'CONNECTED does not replace a cursor the client has');
+    client.disconnect();
+  });
+
+  it('adopts the RESYNC position only after onResync succeeds; a failed refetch resumes from the gap', async () => {
+    let fail = true;
+    let release: () => void = () => {};
+    const client = make({
+      onResync: () =>
+        fail ? Promise.reject(new Error('inbox reload failed')) : new Promise<void>((r) => (release = r)),
+    });
+    const errors: Error[] = [];
+    client.on('error', (e) => void errors.push(e));
+    const ws = await open(client, 'aaaaaaaaaaaa.5');
+    ws.push('RESYNC', { reason: 'too_many', cursor: 'aaaaaaaaaaaa.90' }, 'aaaaaaaaaaaa.90');
+    ws.push('NEW_MESSAGE', message(91), 'aaaaaaaaaaaa.91');
+    await tick();
+    assert.equal(errors.length, 1, 'the failed refetch is reported');
+    assert.equal(client.cursor, 'aaaaaaaaaaaa.5', 'still where the gap began');
+    ws.drop(1006, '');
+    clock.runNext();
+    await tick();
+    const again = FakeSocket.last();
+    assert.match(again.url, /since=aaaaaaaaaaaa\.5/, 'resumes from the gap, to be told RESYNC again');
+    fail = false;
+    again.push('CONNECTED', connected('aaaaaaaaaaaa.95'));
+    again.push('RESYNC', { reason: 'too_many', cursor: 'aaaaaaaaaaaa.95' }, 'aaaaaaaaaaaa.95');
+    again.push('NEW_MESSAGE', message(96), 'aaaaaaaaaaaa.96');
+    await tick();
+    assert.equal(client.cursor, 'aaaaaaaaaaaa.5', 'not while the refetch is running');
+    release();
+    await tick();
+    assert.equal(client.cursor, 'aaaaaaaaaaaa.96', 'the newest position once it succeeded');
     client.disconnect();
   });
 

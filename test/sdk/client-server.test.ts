@@ -5,6 +5,7 @@ import { SignJWT } from 'jose';
 import { SkypushApiError, type ConnectionState, type MessagePayload } from '../../client/index.ts';
 import { JWT_SECRET, startApp, type TestApp } from '../helpers/app.ts';
 import { makeClient, next, restFor, sleep } from './sdk-helpers.ts';
+import { waitUntil } from '../helpers/realtime.ts';
 
 describe('SDK against a real server', () => {
   let t: TestApp;
@@ -169,6 +170,8 @@ describe('SDK against a real server', () => {
     });
     client.connect();
     assert.equal(await resynced, 'foreign');
+    // The new cursor is adopted once onResync has returned.
+    await waitUntil(() => client.cursor !== foreign);
     assert.deepEqual(
       refetched.map((m) => m.messageId),
       [before],
