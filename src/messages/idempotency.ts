@@ -26,7 +26,7 @@ export interface Idempotency {
     send: (remember: Remember<T> | undefined) => Promise<T>,
   ): Promise<T>;
   /** Housekeeping: forgets keys past their lifetime. */
-  prune(): Promise<void>;
+  prune(): Promise<number>;
 }
 
 /** Stable JSON of a request's top-level fields, hashed, for comparing retries. */

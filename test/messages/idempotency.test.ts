@@ -13,6 +13,7 @@ import {
   type Remember,
 } from '../../src/messages/idempotency.ts';
 import { openMessagesFixture, type MessagesFixture } from './fixture.ts';
+import { pruneIdempotency } from '../../src/messages/idempotency.repository.ts';
 
 const TTL_SEC = 60;
 const SENDER = 7;
@@ -116,6 +117,33 @@ describe('idempotency', () => {
     assert.deepEqual(
       keys.map((k) => k.key),
       ['new'],
+    );
+  });
+
+  it('prunes in bounded batches, oldest first', async () => {
+    const before = f.clock.t - TTL_SEC * 1000;
+    const old = before - 10_000;
+    const rows = Array.from({ length: 2500 }, (_, i) => ({
+      sender_id: SENDER,
+      key: `bulk-${i}`,
+      request_hash: 'h',
+      response: '{}',
+      created_at: old + i,
+    }));
+    for (let i = 0; i < rows.length; i += 500)
+      await f.db
+        .insertInto('idempotency_keys')
+        .values(rows.slice(i, i + 500))
+        .execute();
+    await idem.once(SENDER, 'fresh', { a: 1 }, sending({ n: 1 }));
+    assert.equal(await pruneIdempotency(f.db, before, 2, 1000), 2000, 'two batches of 1,000');
+    const left = await f.db.selectFrom('idempotency_keys').select('key').orderBy('created_at').execute();
+    assert.equal(left.length, 501);
+    assert.equal(left[0]?.key, 'bulk-2000', 'the oldest went first');
+    assert.equal(await pruneIdempotency(f.db, before), 500);
+    assert.deepEqual(
+      (await f.db.selectFrom('idempotency_keys').select('key').execute()).map((k) => k.key),
+      ['fresh'],
     );
   });
 
