@@ -7,7 +7,6 @@
 import {
   CloseCode,
   FrameType,
-  SUBPROTOCOL,
   closeAction,
   type CloseAction,
   type ConnectedPayload,
@@ -24,6 +23,8 @@ import {
   type ResolvedOptions,
   type WebSocketLike,
 } from './options.ts';
+import { endpointFor } from './endpoint.ts';
+import { Position } from './position.ts';
 import { RecentIds } from './recent-ids.ts';
 import { SilenceWatch } from './silence-watch.ts';
 
@@ -47,15 +48,7 @@ export class SkypushClient {
   readonly #events = new Emitter<ClientEvents>();
   readonly #seen: RecentIds;
   #state: ConnectionState = 'disconnected';
-  #cursor: string | undefined;
-  /**
-   * Set from a RESYNC until the app's onResync has succeeded: the newest position seen since, adopted
-   * only then. Until then the cursor stays where the gap began, so a failed refetch followed by a drop
-   * resumes from there and is told RESYNC again, instead of skipping what was never reloaded.
-   */
-  #resyncTo: string | undefined;
-  /** Counts RESYNCs: only the refetch answering the latest one may adopt the position. */
-  #resyncs = 0;
+  readonly #position: Position;
   #ws: WebSocketLike | undefined;
   /** Bumped by every attempt and by disconnect(): callbacks of an older session do nothing. */
   #session = 0;
@@ -68,7 +61,7 @@ export class SkypushClient {
 
   constructor(options: ClientOptions) {
     this.#o = resolveOptions(options);
-    this.#cursor = options.cursor;
+    this.#position = new Position(options.cursor);
     this.#seen = new RecentIds(this.#o.dedupeCapacity);
     this.#silence = new SilenceWatch(this.#o.clock, (idle) => this.#onSilent(idle));
   }
@@ -79,7 +72,7 @@ export class SkypushClient {
 
   /** The position of the last event received; persist it to resume in a later session. */
   get cursor(): string | undefined {
-    return this.#cursor;
+    return this.#position.cursor;
   }
 
   on<K extends keyof ClientEvents>(type: K, fn: Listener<ClientEvents[K]>): () => void {
@@ -138,7 +131,7 @@ export class SkypushClient {
     let endpoint: { url: string; protocols?: string[] };
     let ws: WebSocketLike;
     try {
-      endpoint = await this.#endpoint(reason);
+      endpoint = await endpointFor(this.#o, reason, () => this.#position.cursor);
       if (session !== this.#session) return;
       ws = new this.#o.WebSocket(endpoint.url, endpoint.protocols);
     } catch (err) {
@@ -157,27 +150,6 @@ export class SkypushClient {
       if (this.#ws === ws) this.#lost(ev.code ?? ABNORMAL, ev.reason ?? '');
     };
     ws.onerror = noop; // a close event follows every error
-  }
-
-  async #endpoint(reason: CredentialReason): Promise<{ url: string; protocols?: string[] }> {
-    const { getTicket, getToken, tokenInQuery } = this.#o;
-    const url = new URL(this.#o.url);
-    if (url.protocol === 'http:') url.protocol = 'ws:';
-    if (url.protocol === 'https:') url.protocol = 'wss:';
-    if (getTicket) {
-      url.searchParams.set('ticket', await getTicket(reason));
-    } else {
-      const token = await (getToken as NonNullable<typeof getToken>)(reason);
-      if (!tokenInQuery) return { url: this.#withCursor(url), protocols: [SUBPROTOCOL, token] };
-      url.searchParams.set('token', token);
-    }
-    return { url: this.#withCursor(url) };
-  }
-
-  /** Read after the credentials arrive, so the newest cursor is used. */
-  #withCursor(url: URL): string {
-    if (this.#cursor !== undefined) url.searchParams.set('since', this.#cursor);
-    return url.toString();
   }
 
   /** Closes a socket we no longer listen to (a no-op error handler stays: `ws` throws without one). */
@@ -273,10 +245,11 @@ export class SkypushClient {
   }
 
   #handle(frame: Frame, replayed: boolean): void {
+    let adopt: (() => void) | undefined;
     switch (frame.type) {
       case FrameType.CONNECTED: {
         const d = frame.data as ConnectedPayload;
-        this.#cursor ??= d.cursor;
+        this.#position.startAt(d.cursor);
         this.#connectedAt = this.#o.clock.now();
         this.#silence.start(d.heartbeatIntervalMs * this.#o.deadAfterHeartbeats);
         this.#setState('connected');
@@ -287,17 +260,17 @@ export class SkypushClient {
           this.#handle(inner, true);
         break;
       case FrameType.NEW_MESSAGE:
-        if (frame.cursor !== undefined) this.#advance(frame.cursor);
+        if (frame.cursor !== undefined) this.#position.advance(frame.cursor);
         if (!this.#seen.add((frame.data as FrameData['NEW_MESSAGE']).messageId)) return;
         break;
-      case FrameType.RESYNC: {
-        const to = (frame.data as FrameData['RESYNC']).cursor ?? frame.cursor;
-        if (this.#o.onResync) this.#resyncTo = to ?? this.#resyncTo;
-        else this.#cursor = to;
+      case FrameType.RESYNC:
+        adopt = this.#position.resync(
+          (frame.data as FrameData['RESYNC']).cursor ?? frame.cursor,
+          this.#o.onResync !== undefined,
+        );
         break;
-      }
     }
-    if (frame.cursor !== undefined && frame.type !== FrameType.RESYNC) this.#advance(frame.cursor);
+    if (frame.cursor !== undefined && frame.type !== FrameType.RESYNC) this.#position.advance(frame.cursor);
     const info: FrameInfo = {
       timestamp: frame.timestamp,
       replayed,
@@ -305,24 +278,13 @@ export class SkypushClient {
     };
     // Frame types the server adds later are emitted under their own name too.
     (this.#events.emit as (type: string, ...args: unknown[]) => void)(frame.type, frame.data, info);
-    if (frame.type === FrameType.RESYNC) this.#resync(frame.data as FrameData['RESYNC']);
+    if (adopt) this.#resync(frame.data as FrameData['RESYNC'], adopt);
   }
 
-  /** Moves the cursor forward, or the pending RESYNC position while the app's refetch is outstanding. */
-  #advance(cursor: string): void {
-    if (this.#resyncTo !== undefined) this.#resyncTo = cursor;
-    else this.#cursor = cursor;
-  }
-
-  #resync(data: FrameData['RESYNC']): void {
+  /** Calls the app's reload; the held position is adopted once it has succeeded. */
+  #resync(data: FrameData['RESYNC'], adopt: () => void): void {
     const hook = this.#o.onResync;
     if (!hook) return;
-    const mine = ++this.#resyncs;
-    const adopt = () => {
-      if (mine !== this.#resyncs || this.#resyncTo === undefined) return;
-      this.#cursor = this.#resyncTo;
-      this.#resyncTo = undefined;
-    };
     try {
       Promise.resolve(hook({ reason: data.reason, cursor: data.cursor })).then(adopt, (e: unknown) =>
         this.#fail(e),
