@@ -42,14 +42,15 @@ function report(el: HTMLElement, text: string, ok: boolean): void {
   el.className = ok ? 'result ok' : 'result error';
 }
 
-async function guarded(result: HTMLElement, fn: () => Promise<string>): Promise<void> {
-  try {
-    report(result, await fn(), true);
-  } catch (e) {
-    if (isUnauthorized(e)) return signOut(t('sessionExpired'));
-    logError('action failed', e);
-    report(result, t('actionFailed', { reason: errorText(e) }), false);
-  }
+function guarded(result: HTMLElement, fn: () => Promise<string>): void {
+  fn().then(
+    (text) => report(result, text, true),
+    (e: unknown) => {
+      if (isUnauthorized(e)) return signOut(t('sessionExpired'));
+      logError('action failed', e);
+      report(result, t('actionFailed', { reason: errorText(e) }), false);
+    },
+  );
 }
 
 // ---- send -----------------------------------------------------------------------------------------
@@ -61,7 +62,7 @@ for (const radio of sendForm.querySelectorAll('input[name="target"]'))
   radio.addEventListener('change', syncTargets);
 sendForm.addEventListener('submit', (ev) => {
   ev.preventDefault();
-  void guarded(byId('send-result'), async () => {
+  guarded(byId('send-result'), async () => {
     const all = field(sendForm, 'target') === 'all';
     const targetIds = users.picked();
     if (!all && targetIds.length === 0) throw new Error(t('pickSomeone'));
@@ -86,7 +87,7 @@ sendForm.addEventListener('submit', (ev) => {
 const broadcastForm = byId<HTMLFormElement>('broadcast-form');
 broadcastForm.addEventListener('submit', (ev) => {
   ev.preventDefault();
-  void guarded(byId('broadcast-result'), async () => {
+  guarded(byId('broadcast-result'), async () => {
     const data: SystemNotice = {
       title: field(broadcastForm, 'title'),
       content: field(broadcastForm, 'content'),
@@ -159,7 +160,7 @@ document.addEventListener('visibilitychange', () =>
 const createForm = byId<HTMLFormElement>('create-user-form');
 createForm.addEventListener('submit', (ev) => {
   ev.preventDefault();
-  void guarded(byId('create-result'), async () => {
+  guarded(byId('create-result'), async () => {
     await users.create(createForm);
     return '';
   });

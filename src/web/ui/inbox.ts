@@ -81,14 +81,14 @@ function setBadge(n: number): void {
   document.title = n > 0 ? `(${n}) skypush` : 'skypush';
 }
 
-async function act(fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-    render();
-  } catch (e) {
-    if (isUnauthorized(e)) return signOut(t('sessionExpired'));
-    toast(toasts, t('actionFailed', { reason: errorText(e) }), '', 'error');
-  }
+/** Runs an action, then renders; a failure is shown as a toast (or signs out on 401). Never rejects. */
+function act(fn: () => Promise<void>): void {
+  fn()
+    .then(() => render())
+    .catch((e: unknown) => {
+      if (isUnauthorized(e)) return signOut(t('sessionExpired'));
+      toast(toasts, t('actionFailed', { reason: errorText(e) }), '', 'error');
+    });
 }
 
 /** Replaces the list with the first page of the current tab (live events in flight are kept). */
@@ -108,14 +108,14 @@ function selectTab(tab: Tab): void {
   }
   view.reset();
   render();
-  void act(reload);
+  act(reload);
 }
 
 // ---- live events ------------------------------------------------------------------------------------
 
 let missed = 0;
 client.on('CONNECTED', (hello) => {
-  if (!hello.resume?.ok) void act(reload);
+  if (!hello.resume?.ok) act(reload);
   missed = 0;
 });
 client.on('NEW_MESSAGE', (m, info) => {
@@ -214,7 +214,7 @@ function start(s: Session): void {
   byId('who').textContent = s.user.displayName || s.user.username;
   showSignedIn(true);
   client.connect();
-  void act(reload);
+  act(reload);
 }
 
 function signOut(notice: string): void {
