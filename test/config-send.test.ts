@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config.ts';
-
-/** The problems loadConfig reports for `env`; fails the test when it does not throw. */
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.problems;
-  }
-  assert.fail(`loadConfig accepted ${JSON.stringify(env)}`);
-}
+import { loadConfig } from '../src/config.ts';
+import { problems } from './helpers/config-problems.ts';
 
 describe('configuration of send quotas and sizes', () => {
   it('defaults to generous quotas (admins far above users) and 64 KiB messages, 64 MiB per send', () => {

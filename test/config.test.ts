@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, parseDurationSec } from '../src/config.ts';
-
-/** The problems loadConfig reports for `env`; fails the test when it does not throw. */
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.problems;
-  }
-  assert.fail(`loadConfig accepted ${JSON.stringify(env)}`);
-}
+import { loadConfig, parseDurationSec } from '../src/config.ts';
+import { problems } from './helpers/config-problems.ts';
 
 describe('configuration', () => {
   it('starts on the embedded default with no variables set', () => {

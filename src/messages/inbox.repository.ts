@@ -3,7 +3,7 @@
  * target from the start; a send-to-all message is stored once and gets an inbox row for a user only when
  * that user reads or deletes it (docs/decisions/0002-send-to-all-stored-once.md).
  */
-import { sql, type Kysely } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
 import { prepared } from '../store/prepared.ts';
 import type { DB, InboxTable } from '../store/schema.ts';
 import { notExpired, type MessageRow } from './message.repository.ts';
@@ -101,6 +101,23 @@ export interface InboxPageFilter {
   now: number;
 }
 
+/**
+ * What a page keeps of a user's messages, the same for direct and send-to-all ones: not deleted, not
+ * expired, before the page cursor, of the asked status and type. (For send-to-all the inbox row is
+ * left-joined: no row means unread and not deleted.)
+ */
+function pageFilter(
+  eb: ExpressionBuilder<DB, 'messages' | 'inbox'>,
+  q: InboxPageFilter,
+): Expression<SqlBool> {
+  const all: Array<Expression<SqlBool>> = [eb('inbox.deleted_at', 'is', null), notExpired(eb, q.now)];
+  if (q.beforeId !== undefined) all.push(eb('messages.id', '<', q.beforeId));
+  if (q.status === 'unread') all.push(eb('inbox.read_at', 'is', null));
+  if (q.status === 'read') all.push(eb('inbox.read_at', 'is not', null));
+  if (q.messageType !== undefined) all.push(eb('messages.message_type', '=', q.messageType));
+  return eb.and(all);
+}
+
 /** One page of the inbox, newest first: direct and send-to-all messages merged by id. */
 export async function listInbox(db: Kysely<DB>, userId: number, q: InboxPageFilter): Promise<InboxItemRow[]> {
   const direct = db
@@ -110,12 +127,7 @@ export async function listInbox(db: Kysely<DB>, userId: number, q: InboxPageFilt
     .select('inbox.read_at')
     .where('inbox.user_id', '=', userId)
     .where('messages.target_type', '=', 'user')
-    .where('inbox.deleted_at', 'is', null)
-    .where((eb) => notExpired(eb, q.now))
-    .$if(q.beforeId !== undefined, (qb) => qb.where('messages.id', '<', q.beforeId as number))
-    .$if(q.status === 'unread', (qb) => qb.where('inbox.read_at', 'is', null))
-    .$if(q.status === 'read', (qb) => qb.where('inbox.read_at', 'is not', null))
-    .$if(q.messageType !== undefined, (qb) => qb.where('messages.message_type', '=', q.messageType as string))
+    .where((eb) => pageFilter(eb, q))
     .orderBy('messages.id', 'desc')
     .limit(q.limit);
   const toAll = db
@@ -126,12 +138,7 @@ export async function listInbox(db: Kysely<DB>, userId: number, q: InboxPageFilt
     .selectAll('messages')
     .select('inbox.read_at')
     .where('messages.target_type', '=', 'all')
-    .where('inbox.deleted_at', 'is', null)
-    .where((eb) => notExpired(eb, q.now))
-    .$if(q.beforeId !== undefined, (qb) => qb.where('messages.id', '<', q.beforeId as number))
-    .$if(q.status === 'unread', (qb) => qb.where('inbox.read_at', 'is', null))
-    .$if(q.status === 'read', (qb) => qb.where('inbox.read_at', 'is not', null))
-    .$if(q.messageType !== undefined, (qb) => qb.where('messages.message_type', '=', q.messageType as string))
+    .where((eb) => pageFilter(eb, q))
     .orderBy('messages.id', 'desc')
     .limit(q.limit);
   const [a, b] = await Promise.all([direct.execute(), toAll.execute()]);
