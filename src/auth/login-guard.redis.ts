@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
+  admitted,
   createLoginGuard,
   FAILURE_MEMORY_MS,
   IN_FLIGHT_RETRY_SEC,
@@ -126,17 +127,7 @@ async function begin(g: Shared, u: string, ip: string): Promise<Admission> {
   }
   // Admitted, also when Redis did not answer (this node's count holds alone); a begin that landed
   // late is still removed by the attempt's end, which names the same id.
-  let ended = false;
-  return {
-    admitted: true,
-    attempt: {
-      async end(outcome) {
-        if (ended) return;
-        ended = true;
-        await Promise.all([mine.attempt.end(outcome), settle(g, k, id, outcome)]);
-      },
-    },
-  };
+  return admitted((outcome) => Promise.all([mine.attempt.end(outcome), settle(g, k, id, outcome)]));
 }
 
 /**

@@ -24,6 +24,21 @@ export interface LoginAttempt {
 
 export type Admission = { admitted: true; attempt: LoginAttempt } | { admitted: false; retryAfter: number };
 
+/** An admission whose attempt ends once: a second end() (a retry, a late close) does nothing. */
+export function admitted(end: (outcome: AttemptOutcome) => void | Promise<unknown>): Admission {
+  let ended = false;
+  return {
+    admitted: true,
+    attempt: {
+      async end(outcome) {
+        if (ended) return;
+        ended = true;
+        await end(outcome);
+      },
+    },
+  };
+}
+
 export interface LoginGuard {
   /** Counts an attempt for the pair before any hashing, or refuses it with seconds to wait. */
   begin(username: string, ip: string): Promise<Admission>;
@@ -100,17 +115,7 @@ export function createLoginGuard(opts: LoginGuardOptions): LoginGuard {
         return { admitted: false, retryAfter: IN_FLIGHT_RETRY_SEC };
       e.pending++;
       const gen = e.gen;
-      let ended = false;
-      return {
-        admitted: true,
-        attempt: {
-          async end(outcome) {
-            if (ended) return;
-            ended = true;
-            settle(k, gen, outcome);
-          },
-        },
-      };
+      return admitted((outcome) => settle(k, gen, outcome));
     },
   };
 }
