@@ -1,13 +1,14 @@
 /** The admin console in real Chromium: access control, sending, broadcasting, presence, user management. */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { SkypushClient } from '../../client/index.ts';
 import { ADMIN_PASSWORD, startApp, type TestApp } from '../helpers/app.ts';
 import { makeClient, next } from '../sdk/sdk-helpers.ts';
-import { errorNet, freshWebPages, launchChromium, SCREENSHOTS, signIn, type ErrorNet } from './browser.ts';
+import { browserSuite, SCREENSHOTS, signIn, type ErrorNet } from './browser.ts';
 
 describe('admin console in Chromium', () => {
+  const suite = browserSuite((pages) => startApp({ plugins: [pages] }));
   let t: TestApp;
   let browser: Browser;
   let net: ErrorNet;
@@ -17,29 +18,12 @@ describe('admin console in Chromium', () => {
   let aliceClient: SkypushClient;
 
   before(async () => {
-    // Launch first, but await it last: if Chromium is missing the server is still closed in after().
-    const launching = launchChromium();
-    launching.catch(() => {});
-    t = await freshWebPages().then((pages) => startApp({ plugins: [pages] }));
-    browser = await launching;
-    net = errorNet(browser);
+    ({ server: t, browser, net } = suite);
     alice = await t.createUser('alice');
     bob = await t.createUser('bob', { password: 'bob-password' });
     aliceClient = makeClient(t.wsUrl, { getToken: () => alice.token });
   });
-  // Any uncaught error or console.error in either page fails the test it happened in.
-  afterEach(async () => {
-    if (browser) await net.check();
-  });
-  after(async () => {
-    try {
-      if (browser) await net.check();
-    } finally {
-      aliceClient?.disconnect();
-      await browser?.close();
-      await t?.close();
-    }
-  });
+  after(() => aliceClient?.disconnect());
 
   it('refuses the console to a user who is not an admin', async () => {
     const ctx = await browser.newContext();

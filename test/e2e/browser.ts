@@ -4,6 +4,7 @@
  * test that was running (see ErrorNet), unless that test allowed it by name.
  */
 import { existsSync, mkdtempSync } from 'node:fs';
+import { after, afterEach, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -122,4 +123,43 @@ export async function signIn(page: Page, username: string, password: string, vie
   await page.fill('#login-password', password);
   await page.click('#login-form button[type="submit"]');
   await page.waitForSelector(`#${view}:not([hidden])`);
+}
+
+/** A browser test suite's shared parts, set once its `before` has run. */
+export interface BrowserSuite<S> {
+  browser: Browser;
+  net: ErrorNet;
+  server: S;
+}
+
+/**
+ * Registers a suite's browser and server: Chromium launched and the server started (serving freshly
+ * built pages) before the tests; every page's errors checked after each test and once more at the end;
+ * both closed after. Call it first inside describe(), so the suite's own hooks run after these.
+ */
+export function browserSuite<S extends { close(): Promise<void> }>(
+  start: (pages: Awaited<ReturnType<typeof freshWebPages>>) => Promise<S>,
+): BrowserSuite<S> {
+  const suite: Partial<BrowserSuite<S>> = {};
+  before(async () => {
+    // Launch first, but await it last: if Chromium is missing the server is still closed in after().
+    const launching = launchChromium();
+    launching.catch(() => {});
+    suite.server = await freshWebPages().then(start);
+    suite.browser = await launching;
+    suite.net = errorNet(suite.browser);
+  });
+  // Any uncaught error or console.error in a page fails the test it happened in.
+  afterEach(async () => {
+    await suite.net?.check();
+  });
+  after(async () => {
+    try {
+      await suite.net?.check();
+    } finally {
+      await suite.browser?.close();
+      await suite.server?.close();
+    }
+  });
+  return suite as BrowserSuite<S>;
 }

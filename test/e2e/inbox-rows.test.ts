@@ -4,12 +4,13 @@
  * net itself (an error toast, a console.error and an uncaught error all fail a test).
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startApp, type TestApp } from '../helpers/app.ts';
-import { errorNet, freshWebPages, launchChromium, signIn, type ErrorNet } from './browser.ts';
+import { browserSuite, signIn, type ErrorNet } from './browser.ts';
 
 describe('inbox rows in Chromium', () => {
+  const suite = browserSuite((pages) => startApp({ plugins: [pages] }));
   let t: TestApp;
   let browser: Browser;
   let net: ErrorNet;
@@ -31,27 +32,10 @@ describe('inbox rows in Chromium', () => {
   const row = (id: number) => page.locator(`#list .item[data-id="${id}"]`);
 
   before(async () => {
-    // Launch first, but await it last: if Chromium is missing the server is still closed in after().
-    const launching = launchChromium();
-    launching.catch(() => {});
-    t = await freshWebPages().then((pages) => startApp({ plugins: [pages] }));
-    browser = await launching;
-    net = errorNet(browser);
+    ({ server: t, browser, net } = suite);
     bob = await t.createUser('bob', { password: 'bob-password' });
     ctx = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     ctx.on('page', (p) => p.on('dialog', (d) => void dialogs.push(d.message())));
-  });
-  // Any uncaught error or console.error in the page fails the test it happened in.
-  afterEach(async () => {
-    if (browser) await net.check();
-  });
-  after(async () => {
-    try {
-      if (browser) await net.check();
-    } finally {
-      await browser?.close();
-      await t?.close();
-    }
   });
 
   it('signs in while unread messages exist and renders them without an error', async () => {

@@ -3,15 +3,16 @@
  * another browser context, multi-tab consistency, a server restart, hostile titles, languages.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN_PASSWORD } from '../helpers/app.ts';
 import { startRestartable, type Restartable } from '../helpers/restartable.ts';
-import { errorNet, freshWebPages, launchChromium, SCREENSHOTS, signIn, type ErrorNet } from './browser.ts';
+import { browserSuite, SCREENSHOTS, signIn, type ErrorNet } from './browser.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
 
 describe('inbox page in Chromium', () => {
+  const suite = browserSuite((pages) => startRestartable({ plugins: [pages] }));
   let s: Restartable;
   let browser: Browser;
   let net: ErrorNet;
@@ -35,29 +36,12 @@ describe('inbox page in Chromium', () => {
   }
 
   before(async () => {
-    // Launch first, but await it last: if Chromium is missing the server is still closed in after().
-    const launching = launchChromium();
-    launching.catch(() => {});
-    s = await freshWebPages().then((pages) => startRestartable({ plugins: [pages] }));
-    browser = await launching;
-    net = errorNet(browser);
+    ({ server: s, browser, net } = suite);
     aliceId = (await s.current.createUser('alice', { password: 'alice-password' })).id;
     alice = await browser.newContext({ viewport: { width: 1100, height: 720 } });
     admin = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     for (const ctx of [alice, admin])
       ctx.on('page', (p) => p.on('dialog', (d) => void dialogs.push(d.message())));
-  });
-  // Any uncaught error or console.error in either page fails the test it happened in.
-  afterEach(async () => {
-    if (browser) await net.check();
-  });
-  after(async () => {
-    try {
-      if (browser) await net.check();
-    } finally {
-      await browser?.close();
-      await s?.close();
-    }
   });
 
   it('signs in through the form and shows the connection as connected', async () => {
