@@ -98,6 +98,8 @@ export interface Config {
     replayMax: number;
     cleanupIntervalMs: number;
     batchSize: number;
+    /** Bytes of replay held on this node at once, all connections together (replay-budget.ts). */
+    replayMemoryBytes: number;
     pollIntervalMs: number;
   };
   redis: { url: string | undefined; prefix: string; presenceTtlMs: number; probeIntervalMs: number };
@@ -135,6 +137,12 @@ export function loadConfig(env: Env): Config {
       replayMax: r.int('SKYPUSH_REPLAY_MAX', 10_000, 1, 1_000_000),
       cleanupIntervalMs: r.int('SKYPUSH_EVENT_CLEANUP_INTERVAL_MS', 60_000, 10, 86_400_000),
       batchSize: r.int('SKYPUSH_REPLAY_BATCH', 100, 1, 10_000),
+      replayMemoryBytes: r.int(
+        'SKYPUSH_REPLAY_MEMORY_BYTES',
+        64 * 1_048_576,
+        1_048_576,
+        16 * 1024 * 1_048_576,
+      ),
       pollIntervalMs: r.int('SKYPUSH_EVENT_POLL_INTERVAL_MS', 1_000, 10, 60_000),
     },
     redis: {

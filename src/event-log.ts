@@ -8,25 +8,55 @@ import type { ResyncReason } from './protocol.ts';
 /** One durable event: a row of the log. */
 export interface LogEvent {
   seq: number;
-  /** null: for every user. */
+  /** The user it is for; null: every user (unless `recipients` lists them). */
   userId: number | null;
+  /** A send to listed users: its recipients (one event for all of them). */
+  recipients?: readonly number[];
   type: string;
-  /** The frame's data as JSON text, ready to splice into a frame without re-serialising. */
-  dataJson: string;
+  /** The message a NEW_MESSAGE names: its data is read from the message (EventLogReader.messageData). */
+  messageId?: number;
+  /**
+   * The frame's data as JSON text, ready to splice into a frame without re-serialising; undefined for a
+   * NEW_MESSAGE until its message has been read.
+   */
+  dataJson: string | undefined;
   /** Unix milliseconds of the commit. */
   createdAt: number;
 }
 
-export type ResumeResult =
-  { ok: true; sinceSeq: number; events: LogEvent[] } | { ok: false; reason: ResyncReason };
+/** Where a replay stands: after `seq`; `floor` bounds the user's direct messages to look at. */
+export interface ReplayFrom {
+  seq: number;
+  floor: number;
+}
+
+export type ResumeStart = { ok: true; from: ReplayFrom; count: number } | { ok: false; reason: ResyncReason };
+
+/** One page of a replay: its events, or `expired` when a prune removed part of the range meanwhile. */
+export type ReplayPage = { expired: false; events: LogEvent[] } | { expired: true };
 
 /** What the hub reads: the tail (live delivery), a user's missed events (resume) and unread counts. */
 export interface EventLogReader {
   epoch(): Promise<string>;
   cursorFor(epoch: string, seq: number): string;
   head(): Promise<number>;
+  /** Events after `afterSeq`, oldest first, recipients listed; NEW_MESSAGE data not read yet. */
   readAfter(afterSeq: number, limit: number): Promise<LogEvent[]>;
-  /** Throws AppError INVALID_CURSOR when `cursor` is not a cursor at all. */
-  resume(userId: number, cursor: string, uptoSeq: number, max: number): Promise<ResumeResult>;
+  /** NEW_MESSAGE data (JSON text) of these messages; a message that no longer exists is absent. */
+  messageData(messageIds: readonly number[]): Promise<Map<number, string>>;
+  /**
+   * Where a resume from `cursor` starts, and how many events it has up to `uptoSeq` (counted up to
+   * `max` + 1: more is RESYNC too_many). Throws AppError INVALID_CURSOR when `cursor` is not a cursor.
+   */
+  startResume(userId: number, cursor: string, uptoSeq: number, max: number): Promise<ResumeStart>;
+  /** Approximate sizes (characters) of the user's next `limit` events after `from`, up to `uptoSeq`. */
+  replaySizes(
+    userId: number,
+    from: ReplayFrom,
+    uptoSeq: number,
+    limit: number,
+  ): Promise<Array<{ seq: number; chars: number }>>;
+  /** The user's events after `from` through `throughSeq` (at most `limit`), data read. */
+  replayPage(userId: number, from: ReplayFrom, throughSeq: number, limit: number): Promise<ReplayPage>;
   unreadCounts(userIds: readonly number[]): Promise<Map<number, number>>;
 }

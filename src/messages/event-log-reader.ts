@@ -9,6 +9,7 @@ import type { EventLogReader, LogEvent } from '../event-log.ts';
 import type { DB } from '../store/schema.ts';
 import { decodeEventCursor, encodeEventCursor } from './cursor.ts';
 import * as log from './event-log.repository.ts';
+import { toPayload } from './message.mapping.ts';
 
 /** The event log as the app reads it: the hub's EventLogReader, plus what upgrade and housekeeping use. */
 export interface EventLogStore extends EventLogReader {
@@ -18,13 +19,50 @@ export interface EventLogStore extends EventLogReader {
   prune(retentionSec: number, batches?: number, batchSize?: number): Promise<number>;
 }
 
-const toLogEvent = (r: log.EventRow): LogEvent => ({
-  seq: Number(r.seq),
-  userId: r.user_id === null ? null : Number(r.user_id),
-  type: r.type,
-  dataJson: r.data,
-  createdAt: Number(r.created_at),
-});
+const toLogEvent = (r: log.EventRow): LogEvent => {
+  const byReference = r.message_id !== null && r.data === '';
+  const ev: LogEvent = {
+    seq: Number(r.seq),
+    userId: r.user_id === null || Number(r.user_id) === log.RECIPIENTS ? null : Number(r.user_id),
+    type: r.type,
+    dataJson: byReference ? undefined : r.data,
+    createdAt: Number(r.created_at),
+  };
+  if (r.message_id !== null) ev.messageId = Number(r.message_id);
+  return ev;
+};
+
+/** Payload JSON of each message that still exists. */
+async function messageData(db: Kysely<DB>, ids: readonly number[]): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  for (let i = 0; i < ids.length; i += 1000) {
+    const rows = await db
+      .selectFrom('messages')
+      .selectAll()
+      .where('id', 'in', ids.slice(i, i + 1000))
+      .execute();
+    for (const m of rows) out.set(Number(m.id), JSON.stringify(toPayload(m)));
+  }
+  return out;
+}
+
+/** The tail read: rows after `afterSeq`, with the recipients of each send to listed users. */
+async function readAfter(db: Kysely<DB>, afterSeq: number, limit: number): Promise<LogEvent[]> {
+  const rows = await log.readAfter(db, afterSeq, limit);
+  const direct = rows.filter((r) => Number(r.user_id) === log.RECIPIENTS && r.message_id !== null);
+  const recipients =
+    direct.length === 0
+      ? undefined
+      : await log.recipientsOf(
+          db,
+          direct.map((r) => Number(r.message_id)),
+        );
+  return rows.map((r) => {
+    const ev = toLogEvent(r);
+    if (Number(r.user_id) === log.RECIPIENTS) ev.recipients = recipients?.get(Number(r.message_id)) ?? [];
+    return ev;
+  });
+}
 
 export function createEventLogReader(deps: {
   db: Kysely<DB>;
@@ -34,6 +72,7 @@ export function createEventLogReader(deps: {
   const { db } = deps;
   const now = deps.now ?? Date.now;
   let epoch: string | undefined;
+  const prunedThrough = async () => Number((await log.getMeta(db, 'pruned_through')) ?? 0);
 
   const reader: EventLogStore = {
     async epoch() {
@@ -43,26 +82,41 @@ export function createEventLogReader(deps: {
     },
     cursorFor: encodeEventCursor,
     head: () => log.headSeq(db),
-    async readAfter(afterSeq, limit) {
-      return (await log.readAfter(db, afterSeq, limit)).map(toLogEvent);
-    },
+    readAfter: (afterSeq, limit) => readAfter(db, afterSeq, limit),
+    messageData: (ids) => messageData(db, ids),
     checkCursor(cursor) {
       if (decodeEventCursor(cursor) === undefined)
         throw new AppError(Errors.INVALID_CURSOR, 'since is not a valid cursor');
     },
-    async resume(userId, cursor, uptoSeq, max) {
+    async startResume(userId, cursor, uptoSeq, max) {
       const pos = decodeEventCursor(cursor);
       if (!pos) throw new AppError(Errors.INVALID_CURSOR, 'since is not a valid cursor');
       if (pos.epoch !== (await reader.epoch())) return { ok: false, reason: 'foreign' };
       // Up to the hub's tail the position is known to exist; past it, the log may still be ahead.
       if (pos.seq > uptoSeq && pos.seq > (await log.headSeq(db))) return { ok: false, reason: 'future' };
-      const rows = await log.readForUser(db, userId, pos.seq, uptoSeq, max + 1);
+      const floor = await log.floorAt(db, pos.seq);
+      const count = await log.countForUser(db, { userId, afterSeq: pos.seq, uptoSeq, floor }, max);
       // The prune mark is read after the rows: a prune that commits between the two reads moved the mark
       // (it is written in the prune's transaction), so rows it cut off are never taken for the whole gap.
-      const prunedThrough = Number((await log.getMeta(db, 'pruned_through')) ?? 0);
-      if (pos.seq < prunedThrough) return { ok: false, reason: 'expired' };
-      if (rows.length > max) return { ok: false, reason: 'too_many' };
-      return { ok: true, sinceSeq: pos.seq, events: rows.map(toLogEvent) };
+      if (pos.seq < (await prunedThrough())) return { ok: false, reason: 'expired' };
+      if (count > max) return { ok: false, reason: 'too_many' };
+      return { ok: true, from: { seq: pos.seq, floor }, count };
+    },
+    replaySizes: (userId, from, uptoSeq, limit) =>
+      log.sizesForUser(db, { userId, afterSeq: from.seq, uptoSeq, floor: from.floor }, limit),
+    async replayPage(userId, from, throughSeq, limit) {
+      const rows = await log.readForUser(
+        db,
+        { userId, afterSeq: from.seq, uptoSeq: throughSeq, floor: from.floor },
+        limit,
+      );
+      // As in startResume: the mark after the rows. A prune past `from` may have cut this page short.
+      if (from.seq < (await prunedThrough())) return { expired: true };
+      const events = rows.map(toLogEvent);
+      const ids = events.flatMap((e) => (e.dataJson === undefined && e.messageId ? [e.messageId] : []));
+      const data = ids.length > 0 ? await messageData(db, ids) : undefined;
+      for (const e of events) if (e.dataJson === undefined) e.dataJson = data?.get(e.messageId as number);
+      return { expired: false, events };
     },
     unreadCounts: deps.unreadCounts,
     async prune(retentionSec, batches = 10, batchSize = 1000) {

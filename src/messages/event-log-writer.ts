@@ -1,13 +1,14 @@
 /**
  * The write side of the event log: every change to messages is one transaction that also appends its
  * durable events, and the bus is told only after commit, so a failed transaction publishes nothing and a
- * bus failure loses nothing.
+ * bus failure loses nothing. The append is the transaction's last step, its ordered part
+ * (event-log.repository.ts): whatever the work before it, only that part is serialised on PostgreSQL.
  */
 import type { Kysely } from 'kysely';
 import type { Bus } from '../bus/bus.ts';
 import type { Dialect } from '../store/database.ts';
 import type { DB } from '../store/schema.ts';
-import { appendEvents, type NewEvent } from './event-log.repository.ts';
+import { appendEvents, OrderingConflict, type NewEvent } from './event-log.repository.ts';
 
 export type { NewEvent } from './event-log.repository.ts';
 
@@ -20,6 +21,9 @@ export interface Committed<T> {
 /** Runs `work` in a transaction (at time `t`) that appends its events, then wakes every hub. */
 export type CommitWithEvents = <T>(work: (trx: Kysely<DB>, t: number) => Promise<Committed<T>>) => Promise<T>;
 
+/** Attempts of a transaction refused by the event log's ordering rule (OrderingConflict) before giving up. */
+const ORDERING_ATTEMPTS = 5;
+
 export function createEventLogWriter(deps: {
   db: Kysely<DB>;
   dialect: Dialect;
@@ -29,18 +33,25 @@ export function createEventLogWriter(deps: {
 }): CommitWithEvents {
   const { db, dialect, bus, now } = deps;
   return async function commit<T>(work: (trx: Kysely<DB>, t: number) => Promise<Committed<T>>) {
-    let head = 0;
-    const result = await db.transaction().execute(async (trx) => {
-      const t = now();
-      const out = await work(trx, t);
-      head = await appendEvents(trx, dialect, out.events, t);
-      return out.result;
-    });
-    if (head > 0) {
-      // After commit. A publish failure is not the caller's failure: the hubs' periodic tail read and
-      // clients' resume deliver the committed events anyway.
-      await bus.publish({ type: 'events', origin: deps.nodeId, head }).catch(() => {});
+    for (let attempt = 1; ; attempt++) {
+      let head = 0;
+      try {
+        const result = await db.transaction().execute(async (trx) => {
+          const t = now();
+          const out = await work(trx, t);
+          head = await appendEvents(trx, dialect, out.events, t);
+          return out.result;
+        });
+        if (head > 0) {
+          // After commit. A publish failure is not the caller's failure: the hubs' periodic tail read and
+          // clients' resume deliver the committed events anyway.
+          await bus.publish({ type: 'events', origin: deps.nodeId, head }).catch(() => {});
+        }
+        return result;
+      } catch (err) {
+        // Rolled back as a whole: the work runs again from the start, drawing a new message id.
+        if (!(err instanceof OrderingConflict) || attempt >= ORDERING_ATTEMPTS) throw err;
+      }
     }
-    return result;
   };
 }

@@ -1,8 +1,20 @@
 /**
- * The durable event log: SQL for appending events inside the caller's transaction and reading them back
- * in order. Commit order equals seq order on both dialects: SQLite has a single writer; on PostgreSQL
- * appenders take one transaction-scoped advisory lock before drawing seq values, so a reader that sees
- * seq N also sees every seq below N that will ever commit (docs/decisions/0001-event-cursors.md).
+ * The durable event log: SQL for appending events at the end of the caller's transaction and reading
+ * them back in order (docs/decisions/0001-event-cursors.md, 0009-events-by-reference.md).
+ *
+ * Commit order equals seq order. SQLite has a single writer. On PostgreSQL the append is the *ordered
+ * part* of a transaction: it comes last, takes one transaction-scoped advisory lock, inserts a constant
+ * number of small rows (one per send, whatever its number of targets) and commits; the bulk of a send
+ * (message, inbox rows, counters) is written before, without the lock.
+ *
+ * A NEW_MESSAGE names its message. For a send to listed users it is one row with user_id RECIPIENTS:
+ * the recipients are the message's inbox rows. To find a user's direct messages after a cursor without
+ * scanning the whole log, resume reads the user's inbox rows with message_id ≥ the `mfloor` of the
+ * cursor's event. mfloor is kept so that every message ordered after an event has an id ≥ its mfloor:
+ * an append whose message id is below the newest mfloor is refused (OrderingConflict, retried by the
+ * writer), and each append sets mfloor to the lowest message id still in flight — on PostgreSQL every
+ * send holds a shared advisory lock keyed by its message id until it ends, read from pg_locks — so the
+ * refusal is (next to) never taken.
  */
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Dialect } from '../store/database.ts';
@@ -11,62 +23,149 @@ import type { DB, EventTable } from '../store/schema.ts';
 
 export type EventRow = Selectable<EventTable>;
 
-export interface NewEvent {
-  userId: number | null;
-  type: string;
-  data: unknown;
+/** user_id of a NEW_MESSAGE to listed users: for the message's recipients (its inbox rows). */
+export const RECIPIENTS = -1;
+
+export type NewEvent =
+  /** One event for a user, or for everyone (userId null). */
+  | { userId: number | null; type: string; data: unknown }
+  /** A new message, by reference: to everyone, or to the recipients listed by its inbox rows. */
+  | { newMessage: number; to: 'all' | 'recipients' }
+  /** One event for each user who still holds the message (inbox row not deleted), expanded in SQL. */
+  | { holdersOf: number; type: string; data: unknown };
+
+/** An append would break the mfloor rule (a message drawn long before, ordered late): retry the transaction. */
+export class OrderingConflict extends Error {
+  constructor() {
+    super('event log ordering conflict: retry the transaction');
+  }
 }
 
 /** Arbitrary constant naming the event-log lock among advisory locks. */
 const EVENT_LOG_LOCK = 0x736b7970;
+/** High half of the advisory-lock keys that mark a send in flight: (tag + id / 2^32, id mod 2^32). */
+const IN_FLIGHT_TAG = 0x736b6d00;
 
-// The statements that every send and every tail read run are prepared (store/prepared.ts).
-const appendOne = prepared(
-  (db, p: { user_id: number | null; type: string; data: string; created_at: number }) =>
-    db
+/** SQL taking the shared in-flight lock of message `id` (PostgreSQL): for insertMessage's RETURNING. */
+export const holdInFlight = (id: string) =>
+  sql<string>`pg_advisory_xact_lock_shared((${sql.lit(IN_FLIGHT_TAG)}::bigint << 32) + ${sql.ref(id)})`;
+
+/** The lowest message id whose send is in flight on any node (PostgreSQL), or undefined. */
+async function inFlightFloor(trx: Kysely<DB>): Promise<number | undefined> {
+  const r = await sql<{ f: string | null }>`
+    select min(((classid::bigint - ${sql.lit(IN_FLIGHT_TAG)}) << 32) | objid::bigint) as f
+    from pg_locks
+    where locktype = 'advisory' and objsubid = 1
+      and database = (select oid from pg_database where datname = current_database())
+      and classid::bigint >= ${sql.lit(IN_FLIGHT_TAG)} and classid::bigint < ${sql.lit(IN_FLIGHT_TAG + 256)}`.execute(
+    trx,
+  );
+  const f = r.rows[0]?.f;
+  return f === null || f === undefined ? undefined : Number(f);
+}
+
+const lastFloorQuery = prepared((db, _p: Record<string, never>) =>
+  db.selectFrom('events').select('mfloor').orderBy('seq', 'desc').limit(1),
+);
+
+/** A row of the events table as appended: every column but seq. */
+type Row = Omit<EventRow, 'seq'>;
+
+/** The rows of one event (undefined for one expanded in SQL: holdersOf). */
+function rowOf(e: NewEvent, mfloor: number, t: number, json: (data: unknown) => string): Row | undefined {
+  if ('holdersOf' in e) return undefined;
+  if ('newMessage' in e)
+    return {
+      user_id: e.to === 'all' ? null : RECIPIENTS,
+      type: 'NEW_MESSAGE',
+      data: '',
+      message_id: e.newMessage,
+      mfloor,
+      created_at: t,
+    };
+  return { user_id: e.userId, type: e.type, data: json(e.data), message_id: null, mfloor, created_at: t };
+}
+
+/** Inserts rows (≤ 1000 per statement); returns the highest seq. */
+async function insertRows(trx: Kysely<DB>, rows: Row[]): Promise<number> {
+  let head = 0;
+  for (let i = 0; i < rows.length; i += 1000) {
+    const r = await trx
       .insertInto('events')
-      .values({ user_id: p.user_id, type: p.type, data: p.data, created_at: p.created_at })
-      .returning('seq'),
-);
+      .values(rows.slice(i, i + 1000))
+      .returning('seq')
+      .execute();
+    for (const x of r) head = Math.max(head, Number(x.seq));
+  }
+  return head;
+}
 
-const readAfterQuery = prepared((db, p: { afterSeq: number; limit: number }) =>
-  db.selectFrom('events').selectAll().where('seq', '>', p.afterSeq).orderBy('seq').limit(p.limit),
-);
-
-/** Appends events in the caller's transaction; returns the highest seq written. Call last in the transaction. */
+/**
+ * The ordered part: appends `events` in the caller's transaction and returns the highest seq written
+ * (0 when none). Call it last in the transaction: on PostgreSQL it holds the event-log lock until commit.
+ */
 export async function appendEvents(
   trx: Kysely<DB>,
   dialect: Dialect,
   events: readonly NewEvent[],
-  now: number,
+  t: number,
 ): Promise<number> {
   if (events.length === 0) return 0;
+  const newIds = events.flatMap((e) => ('newMessage' in e ? [e.newMessage] : []));
+  const own = newIds.length > 0 ? Math.min(...newIds) : undefined;
+  // Before the lock: a look at pg_locks is not free, and any later send draws a larger id anyway.
+  const floor = own === undefined ? 0 : dialect === 'postgres' ? ((await inFlightFloor(trx)) ?? own) : own;
   if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${EVENT_LOG_LOCK})`.execute(trx);
-  let head = 0;
-  // A send to many users appends the same payload object once per target: serialise it once.
-  const json = new Map<unknown, string>();
-  const dataJson = (data: unknown) => {
-    let text = json.get(data);
-    if (text === undefined) json.set(data, (text = JSON.stringify(data)));
+  const prev = Number((await lastFloorQuery(trx, {})).rows[0]?.mfloor ?? 0);
+  if (own !== undefined && own < prev) throw new OrderingConflict();
+  const mfloor = Math.max(prev, Math.min(floor, own ?? floor));
+  // A payload object appended for several users is serialised once.
+  const texts = new Map<unknown, string>();
+  const json = (data: unknown) => {
+    let text = texts.get(data);
+    if (text === undefined) texts.set(data, (text = JSON.stringify(data)));
     return text;
   };
-  if (events.length === 1) {
-    const e = events[0] as NewEvent;
-    const row = { user_id: e.userId, type: e.type, data: dataJson(e.data), created_at: now };
-    return Number((await appendOne(trx, row)).rows[0]?.seq ?? 0);
+  // In the given order: runs of plain rows, and each holdersOf expanded in its place.
+  let head = 0;
+  let run: Row[] = [];
+  for (const e of events) {
+    const row = rowOf(e, mfloor, t, json);
+    if (row) {
+      run.push(row);
+      continue;
+    }
+    head = Math.max(head, await insertRows(trx, run), await appendForHolders(trx, e, mfloor, t));
+    run = [];
   }
-  for (let i = 0; i < events.length; i += 1000) {
-    const rows = await trx
-      .insertInto('events')
-      .values(
-        events
-          .slice(i, i + 1000)
-          .map((e) => ({ user_id: e.userId, type: e.type, data: dataJson(e.data), created_at: now })),
-      )
-      .returning('seq')
-      .execute();
-    for (const r of rows) head = Math.max(head, Number(r.seq));
-  }
+  return Math.max(head, await insertRows(trx, run));
+}
+
+/** One event per holder of the message, in one INSERT … SELECT; returns the highest seq (0 if none). */
+async function appendForHolders(trx: Kysely<DB>, e: NewEvent, mfloor: number, t: number): Promise<number> {
+  if (!('holdersOf' in e)) return 0;
+  const r = await trx
+    .insertInto('events')
+    .columns(['user_id', 'type', 'data', 'message_id', 'mfloor', 'created_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('inbox')
+        .select((s) => [
+          'inbox.user_id',
+          s.val(e.type).as('type'),
+          s.val(JSON.stringify(e.data)).as('data'),
+          sql<null>`null`.as('message_id'),
+          s.val(mfloor).as('mfloor'),
+          s.val(t).as('created_at'),
+        ])
+        .where('inbox.message_id', '=', e.holdersOf)
+        .where('inbox.deleted_at', 'is', null)
+        .orderBy('inbox.user_id'),
+    )
+    .returning('seq')
+    .execute();
+  let head = 0;
+  for (const x of r) head = Math.max(head, Number(x.seq));
   return head;
 }
 
@@ -78,32 +177,123 @@ export async function headSeq(db: Kysely<DB>): Promise<number> {
   return Number((await headSeqQuery(db, {})).rows[0]?.m ?? 0);
 }
 
+const readAfterQuery = prepared((db, p: { afterSeq: number; limit: number }) =>
+  db.selectFrom('events').selectAll().where('seq', '>', p.afterSeq).orderBy('seq').limit(p.limit),
+);
+
 /** Every event after `afterSeq`, oldest first (the hub's tail read). */
 export async function readAfter(db: Kysely<DB>, afterSeq: number, limit: number): Promise<EventRow[]> {
   return (await readAfterQuery(db, { afterSeq, limit })).rows;
 }
 
-/** Events visible to one user in (afterSeq, uptoSeq], oldest first: theirs and everyone's. */
-const readForUserQuery = prepared(
-  (db, p: { userId: number; afterSeq: number; uptoSeq: number; limit: number }) =>
-    db
-      .selectFrom('events')
-      .selectAll()
-      .where((eb) => eb.or([eb('user_id', '=', p.userId), eb('user_id', 'is', null)]))
-      .where('seq', '>', p.afterSeq)
-      .where('seq', '<=', p.uptoSeq)
-      .orderBy('seq')
-      .limit(p.limit),
-);
-
-export async function readForUser(
+/** The recipients of direct messages (their inbox rows, deleted or not), by message id. */
+export async function recipientsOf(
   db: Kysely<DB>,
-  userId: number,
-  afterSeq: number,
-  uptoSeq: number,
+  messageIds: readonly number[],
+): Promise<Map<number, number[]>> {
+  const out = new Map<number, number[]>();
+  for (let i = 0; i < messageIds.length; i += 1000) {
+    const rows = await db
+      .selectFrom('inbox')
+      .select(['message_id', 'user_id'])
+      .where('message_id', 'in', messageIds.slice(i, i + 1000))
+      .execute();
+    for (const r of rows) {
+      const id = Number(r.message_id);
+      let list = out.get(id);
+      if (!list) out.set(id, (list = []));
+      list.push(Number(r.user_id));
+    }
+  }
+  return out;
+}
+
+/** The mfloor of the newest event at or before `seq` (0 when there is none). */
+export async function floorAt(db: Kysely<DB>, seq: number): Promise<number> {
+  const r = await db
+    .selectFrom('events')
+    .select('mfloor')
+    .where('seq', '<=', seq)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return Number(r?.mfloor ?? 0);
+}
+
+/** What resume reads of a user's events: after `afterSeq`, up to `uptoSeq`, direct ones from `floor`. */
+export interface UserRange {
+  userId: number;
+  afterSeq: number;
+  uptoSeq: number;
+  floor: number;
+}
+
+/** The user's own events and everyone's (and rows from before the reference scheme), oldest first. */
+function ownAndEveryone(db: Kysely<DB>, r: UserRange) {
+  return db
+    .selectFrom('events')
+    .where((eb) => eb.or([eb('events.user_id', '=', r.userId), eb('events.user_id', 'is', null)]))
+    .where('events.seq', '>', r.afterSeq)
+    .where('events.seq', '<=', r.uptoSeq);
+}
+
+/** The direct messages to the user, by their inbox rows from the floor on. */
+function directToUser(db: Kysely<DB>, r: UserRange) {
+  return db
+    .selectFrom('inbox')
+    .innerJoin('events', 'events.message_id', 'inbox.message_id')
+    .where('inbox.user_id', '=', r.userId)
+    .where('inbox.message_id', '>=', r.floor)
+    .where('events.user_id', '=', RECIPIENTS)
+    .where('events.seq', '>', r.afterSeq)
+    .where('events.seq', '<=', r.uptoSeq);
+}
+
+/** How many events the user has in the range, counting at most `max` + 1 (two bounded queries). */
+export async function countForUser(db: Kysely<DB>, r: UserRange, max: number): Promise<number> {
+  const own = await ownAndEveryone(db, r)
+    .select('events.seq')
+    .limit(max + 1)
+    .execute();
+  const direct = await directToUser(db, r)
+    .select('events.seq')
+    .limit(max + 1)
+    .execute();
+  return own.length + direct.length;
+}
+
+/** Length of a message's payload fields, in characters: what its NEW_MESSAGE weighs before JSON. */
+const MESSAGE_CHARS = sql<number>`coalesce(length(messages.title) + length(messages.content) + length(messages.sender_name) + length(messages.message_type) + coalesce(length(messages.link_url), 0), 0)`;
+
+/** The next `limit` events of the user in the range with their approximate size, oldest first. */
+export async function sizesForUser(
+  db: Kysely<DB>,
+  r: UserRange,
   limit: number,
-): Promise<EventRow[]> {
-  return (await readForUserQuery(db, { userId, afterSeq, uptoSeq, limit })).rows;
+): Promise<Array<{ seq: number; chars: number }>> {
+  const own = await ownAndEveryone(db, r)
+    .leftJoin('messages', 'messages.id', 'events.message_id')
+    .select(['events.seq', sql<number>`length(events.data) + ${MESSAGE_CHARS}`.as('chars')])
+    .orderBy('events.seq')
+    .limit(limit)
+    .execute();
+  const direct = await directToUser(db, r)
+    .innerJoin('messages', 'messages.id', 'inbox.message_id')
+    .select(['events.seq', sql<number>`${MESSAGE_CHARS}`.as('chars')])
+    .orderBy('events.seq')
+    .limit(limit)
+    .execute();
+  return [...own, ...direct]
+    .map((x) => ({ seq: Number(x.seq), chars: Number(x.chars) }))
+    .sort((a, b) => a.seq - b.seq)
+    .slice(0, limit);
+}
+
+/** The user's events in the range, oldest first (at most `limit`). */
+export async function readForUser(db: Kysely<DB>, r: UserRange, limit: number): Promise<EventRow[]> {
+  const own = await ownAndEveryone(db, r).selectAll('events').orderBy('events.seq').limit(limit).execute();
+  const direct = await directToUser(db, r).selectAll('events').orderBy('events.seq').limit(limit).execute();
+  return [...own, ...direct].sort((a, b) => Number(a.seq) - Number(b.seq)).slice(0, limit);
 }
 
 const getMetaQuery = prepared((db, p: { key: string }) =>

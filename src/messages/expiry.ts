@@ -12,7 +12,7 @@ import { EXPIRY_CURSOR_KEY } from '../store/migrate.ts';
 import type { DB } from '../store/schema.ts';
 import { getMeta, getMetaLocked, setMeta } from './event-log.repository.ts';
 import type { CommitWithEvents, NewEvent } from './event-log-writer.ts';
-import { holders } from './inbox.repository.ts';
+import { holderCount } from './inbox.repository.ts';
 import { deleteAnnounced, expiredAfter } from './message.repository.ts';
 
 /** How long after its expiry a message is announced at the earliest (see announce). */
@@ -59,13 +59,19 @@ export function createExpiryAnnouncer(deps: {
         const expired = await expiredAfter(trx, lockedAt, lockedId, due, limit);
         const events: NewEvent[] = [];
         let done = 0;
+        /** Event rows the events so far will write. */
+        let weight = 0;
         for (const m of expired) {
-          if (done > 0 && events.length >= eventsMax) break;
+          if (done > 0 && weight >= eventsMax) break;
           const data = { messageId: Number(m.id), reason: 'expired' };
-          if (m.target_type === 'all') events.push({ userId: null, type: 'MESSAGE_DELETED', data });
-          else
-            for (const userId of await holders(trx, Number(m.id)))
-              events.push({ userId, type: 'MESSAGE_DELETED', data });
+          if (m.target_type === 'all') {
+            events.push({ userId: null, type: 'MESSAGE_DELETED', data });
+            weight += 1;
+          } else {
+            // One row per holder, written by the database (INSERT … SELECT) in the ordered part.
+            events.push({ holdersOf: Number(m.id), type: 'MESSAGE_DELETED', data });
+            weight += await holderCount(trx, Number(m.id));
+          }
           done++;
         }
         const last = expired[done - 1];

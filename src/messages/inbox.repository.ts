@@ -57,16 +57,15 @@ export async function insertInboxRows(
   return inserted;
 }
 
-/** The users who still have the direct message in their inbox (not deleted by them). */
-export async function holders(db: Kysely<DB>, messageId: number): Promise<number[]> {
-  const rows = await db
+/** How many users still have the direct message in their inbox (not deleted by them). */
+export async function holderCount(db: Kysely<DB>, messageId: number): Promise<number> {
+  const r = await db
     .selectFrom('inbox')
-    .select('user_id')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('message_id', '=', messageId)
     .where('deleted_at', 'is', null)
-    .orderBy('user_id')
-    .execute();
-  return rows.map((r) => Number(r.user_id));
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
 }
 
 /** The message as `userId` sees it, or undefined when it is not theirs, deleted by them, or expired. */

@@ -8,13 +8,14 @@ import type { Kysely } from 'kysely';
 import type { InboxItem, InboxQuery, SendInput, SendResult } from '../api-types.ts';
 import type { Principal } from '../auth/auth.service.ts';
 import { AppError, Errors } from '../errors.ts';
+import type { Dialect } from '../store/database.ts';
 import type { DB } from '../store/schema.ts';
 import { existingUserIds } from '../users/user.repository.ts';
 import { decodePageCursor, encodePageCursor } from './cursor.ts';
 import type { CommitWithEvents, NewEvent } from './event-log-writer.ts';
 import type { Idempotency, Remember } from './idempotency.ts';
 import * as inbox from './inbox.repository.ts';
-import { iso, toItem, toPayload } from './message.mapping.ts';
+import { iso, toItem } from './message.mapping.ts';
 import { insertMessage, type NewMessageRow } from './message.repository.ts';
 import { checkSendSize, type SendLimits } from './send-limits.ts';
 
@@ -27,6 +28,7 @@ export interface InboxLimits extends SendLimits {
 
 export interface InboxDeps {
   db: Kysely<DB>;
+  dialect: Dialect;
   commit: CommitWithEvents;
   idempotency: Idempotency;
   limits: InboxLimits;
@@ -113,12 +115,11 @@ function sendOnce(
       created_at: t,
       expires_at: expiryOf(input.expiresAt, t, deps.limits.retentionSec),
     };
-    const messageId = await insertMessage(trx, row);
-    const payload = toPayload({ ...row, id: messageId });
-    const events: NewEvent[] =
-      input.targetType === 'all'
-        ? [{ userId: null, type: 'NEW_MESSAGE', data: payload }]
-        : targetIds.map((userId) => ({ userId, type: 'NEW_MESSAGE', data: payload }));
+    const messageId = await insertMessage(trx, deps.dialect, row);
+    // One event by reference, whatever the number of targets (docs/decisions/0009).
+    const events: NewEvent[] = [
+      { newMessage: messageId, to: input.targetType === 'all' ? 'all' : 'recipients' },
+    ];
     // Inbox rows are inserted for the targets that exist; fewer rows than targets means some do not,
     // and the whole transaction is rolled back.
     if (

@@ -3,8 +3,10 @@
  * announcer (expiry.ts). What a user sees of a message is in inbox.repository.ts.
  */
 import type { Expression, ExpressionBuilder, Kysely, Selectable, SqlBool } from 'kysely';
+import type { Dialect } from '../store/database.ts';
 import { prepared } from '../store/prepared.ts';
 import type { DB, MessageTable } from '../store/schema.ts';
+import { holdInFlight } from './event-log.repository.ts';
 
 export type MessageRow = Selectable<MessageTable>;
 export type NewMessageRow = Omit<MessageRow, 'id'>;
@@ -14,28 +16,34 @@ export function notExpired(eb: ExpressionBuilder<DB, 'messages'>, now: number): 
   return eb.or([eb('messages.expires_at', 'is', null), eb('messages.expires_at', '>', now)]);
 }
 
-// Every send runs this statement, so it is prepared (store/prepared.ts).
-const insertMessageQuery = prepared((db, p: NewMessageRow) =>
-  db
-    .insertInto('messages')
-    .values({
-      title: p.title,
-      content: p.content,
-      message_type: p.message_type,
-      priority: p.priority,
-      sender_id: p.sender_id,
-      sender_name: p.sender_name,
-      link_url: p.link_url,
-      target_type: p.target_type,
-      created_at: p.created_at,
-      expires_at: p.expires_at,
-    })
-    .returning('id'),
-);
+/** INSERT of a message returning its id; on PostgreSQL also marking the send in flight until it ends. */
+function insertMessageQuery(db: Kysely<DB>, p: NewMessageRow, inFlight: boolean) {
+  const q = db.insertInto('messages').values({
+    title: p.title,
+    content: p.content,
+    message_type: p.message_type,
+    priority: p.priority,
+    sender_id: p.sender_id,
+    sender_name: p.sender_name,
+    link_url: p.link_url,
+    target_type: p.target_type,
+    created_at: p.created_at,
+    expires_at: p.expires_at,
+  });
+  return inFlight ? q.returning(['id', holdInFlight('id').as('in_flight')]) : q.returning('id');
+}
 
-/** Stores a message; returns its id. */
-export async function insertMessage(trx: Kysely<DB>, row: NewMessageRow): Promise<number> {
-  const r = (await insertMessageQuery(trx, row)).rows[0];
+// Every send runs this statement, so it is prepared (store/prepared.ts).
+const insertPlain = prepared((db, p: NewMessageRow) => insertMessageQuery(db, p, false));
+const insertInFlight = prepared((db, p: NewMessageRow) => insertMessageQuery(db, p, true));
+
+/**
+ * Stores a message; returns its id. On PostgreSQL the transaction holds a shared advisory lock keyed by
+ * the id until it ends, so that the event log's ordered part sees which sends are in flight
+ * (event-log.repository.ts).
+ */
+export async function insertMessage(trx: Kysely<DB>, dialect: Dialect, row: NewMessageRow): Promise<number> {
+  const r = (await (dialect === 'postgres' ? insertInFlight : insertPlain)(trx, row)).rows[0];
   if (!r) throw new Error('insert into messages returned no id');
   return Number(r.id);
 }
@@ -76,7 +84,8 @@ export function expiredAfter(
 
 /**
  * Deletes up to `limit` messages that expired at or before the position (`at`, `id`), oldest first, and
- * by ON DELETE CASCADE their inbox rows; returns how many.
+ * by ON DELETE CASCADE their inbox rows; returns how many. A message stays while an event of the log
+ * still names it (until the event is pruned), so that replay can show it.
  */
 export async function deleteAnnounced(
   db: Kysely<DB>,
@@ -91,6 +100,14 @@ export async function deleteAnnounced(
         .selectFrom('messages')
         .select('id')
         .where((w) => w.or([w('expires_at', '<', at), w.and([w('expires_at', '=', at), w('id', '<=', id)])]))
+        // Kept while an event names it: a replayed NEW_MESSAGE is built from the message.
+        .where((w) =>
+          w.not(
+            w.exists(
+              w.selectFrom('events').select('events.seq').whereRef('events.message_id', '=', 'messages.id'),
+            ),
+          ),
+        )
         .orderBy('expires_at')
         .limit(limit),
     )

@@ -27,6 +27,7 @@ export class Connection {
   private _lastSeq = 0;
   private pending: Pending[] = [];
   private _pendingBytes = 0;
+  private _overflowed = false;
   private _countStale = false;
   private _lastSeen: number;
   private nextHeartbeatAt: number;
@@ -89,11 +90,31 @@ export class Connection {
 
   // ---- the live/replay seam (see resume.ts) ----
 
-  /** While replaying: keeps a live event for later; returns the bytes now held. */
-  hold(seq: number, frame: string | WireFrame): number {
+  /**
+   * While replaying: keeps a live event for later, up to `maxBytes` held. Past that the held events are
+   * dropped and the connection is marked overflowed: the replay then reads them from the log instead
+   * (see resume.ts), so a long replay under heavy traffic costs bounded memory and drops nobody.
+   */
+  hold(seq: number, frame: string | WireFrame, maxBytes: number): void {
+    if (this._overflowed) return;
+    if (this._pendingBytes + frame.length > maxBytes) {
+      this._overflowed = true;
+      this.pending = [];
+      this._pendingBytes = 0;
+      return;
+    }
     this.pending.push({ seq, frame });
     this._pendingBytes += frame.length;
-    return this._pendingBytes;
+  }
+
+  /** Live events were dropped while replaying (see hold): the replay must extend to the tail. */
+  get overflowed(): boolean {
+    return this._overflowed;
+  }
+
+  /** The replay is extended to the current tail: events after it are held again from now on. */
+  clearOverflow(): void {
+    this._overflowed = false;
   }
 
   /** While live: true when `seq` is new to this connection, which then counts it as delivered. */

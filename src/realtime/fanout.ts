@@ -28,7 +28,7 @@ const COUNT_TYPES = new Set<string>([
 export interface FanoutDeps {
   registry: Registry;
   writer: SocketWriter;
-  source: Pick<EventLogReader, 'unreadCounts'>;
+  source: Pick<EventLogReader, 'unreadCounts' | 'messageData'>;
   /** The cursor of a log position. */
   cursor: (seq: number) => string;
   /** sendQueueBytes also bounds the events held for a connection while it replays. */
@@ -45,7 +45,42 @@ export class Fanout {
 
   constructor(private readonly deps: FanoutDeps) {}
 
-  /** Hands each event to the connections it concerns; returns the users whose unread count changed. */
+  /** True when the event concerns a connection on this node. */
+  reachesHere(ev: LogEvent): boolean {
+    const { registry } = this.deps;
+    if (ev.recipients) return ev.recipients.some((u) => registry.ofUser(u).size > 0);
+    return ev.userId === null ? registry.size > 0 : registry.ofUser(ev.userId).size > 0;
+  }
+
+  /**
+   * Reads the data of the NEW_MESSAGEs that reach a connection on this node, one query per batch — and
+   * only those: a node with none of a send's recipients reads nothing of its content. Checked again
+   * after each read, as a connection may have registered meanwhile.
+   */
+  async resolve(events: LogEvent[]): Promise<void> {
+    const gone = new Set<number>();
+    for (;;) {
+      const need = new Set<number>();
+      for (const ev of events)
+        if (
+          ev.dataJson === undefined &&
+          ev.messageId !== undefined &&
+          !gone.has(ev.messageId) &&
+          this.reachesHere(ev)
+        )
+          need.add(ev.messageId);
+      if (need.size === 0) return;
+      const data = await this.deps.source.messageData([...need]);
+      for (const id of need) if (!data.has(id)) gone.add(id);
+      for (const ev of events)
+        if (ev.dataJson === undefined && ev.messageId !== undefined) ev.dataJson = data.get(ev.messageId);
+    }
+  }
+
+  /**
+   * Hands each event to the connections it concerns; returns the users whose unread count changed. An
+   * event whose data was not read (resolve: it reaches nobody here, or its message is gone) is skipped.
+   */
   dispatch(events: LogEvent[]): Set<number> {
     const { registry, cursor } = this.deps;
     const affected = new Set<number>();
@@ -55,18 +90,27 @@ export class Fanout {
     // this turn — more events, or an unread count after this one. A lone broadcast leaves at once.
     const coalesce = events.length > 1 || COUNT_TYPES.has((events[0] as LogEvent).type);
     for (const ev of events) {
+      if (ev.dataJson === undefined) continue;
+      const counts = COUNT_TYPES.has(ev.type);
       // One string per event, whatever the number of recipients, framed once (not per socket).
       const frame = new WireFrame(
         spliceFrame(ev.type, ev.dataJson, Math.floor(ev.createdAt / 1000), cursor(ev.seq)),
       );
-      if (ev.userId === null) {
+      if (ev.recipients) {
+        for (const userId of ev.recipients) {
+          const set = registry.ofUser(userId);
+          if (set.size === 0) continue;
+          for (const c of set) sent += this.deliver(c, ev.seq, frame, coalesce);
+          if (counts) affected.add(userId);
+        }
+      } else if (ev.userId === null) {
         for (const c of registry.all()) sent += this.deliver(c, ev.seq, frame, coalesce);
-        if (COUNT_TYPES.has(ev.type)) everyone = true;
+        if (counts) everyone = true;
       } else {
         const set = registry.ofUser(ev.userId);
         if (set.size > 0) {
           for (const c of set) sent += this.deliver(c, ev.seq, frame, coalesce);
-          if (COUNT_TYPES.has(ev.type)) affected.add(ev.userId);
+          if (counts) affected.add(ev.userId);
         }
       }
     }
@@ -77,11 +121,12 @@ export class Fanout {
 
   /**
    * One event to one connection; returns 1 when the frame was written. While the connection replays,
-   * the event waits (bounded like the send queue); once live, only seqs above lastSeq go out.
+   * the event waits (up to the send queue bound; past it the replay reads it from the log instead);
+   * once live, only seqs above lastSeq go out.
    */
   deliver(c: Connection, seq: number, frame: string | WireFrame, coalesce = true): number {
     if (c.state === 'replaying') {
-      if (c.hold(seq, frame) > this.deps.realtime.sendQueueBytes) this.deps.writer.slowConsumer(c);
+      c.hold(seq, frame, this.deps.realtime.sendQueueBytes);
       return 0;
     }
     if (!c.accept(seq)) return 0;

@@ -28,6 +28,7 @@ import { Fanout } from './fanout.ts';
 import { InboundFrames, wsErrorCloseCode } from './inbound.ts';
 import type { Presence } from './presence.ts';
 import { Registry, type Reservation } from './registry.ts';
+import { ReplayBudget } from './replay-budget.ts';
 import { Resume } from './resume.ts';
 import { SocketWriter } from './socket-writer.ts';
 import { Sweeper } from './sweeper.ts';
@@ -59,6 +60,8 @@ export class Hub implements Presence {
   private readonly tail: TailReader;
   private readonly fanout: Fanout;
   private readonly resume: Resume;
+  /** The node's replay memory (replay-budget.ts). */
+  readonly replayBudget: ReplayBudget;
   private readonly inbound: InboundFrames;
   private readonly sweeper: Sweeper;
   private unsubscribe: Array<() => void> = [];
@@ -81,10 +84,12 @@ export class Hub implements Presence {
     const fanout = (this.fanout = new Fanout({ ...base, registry, writer, onFannedOut: fannedOut }));
     this.tail = new TailReader({
       ...base,
+      resolve: (events) => fanout.resolve(events),
       dispatch: (events) => fanout.dispatch(events),
       refreshCounts: (userIds) => fanout.refreshCounts(userIds),
     });
-    this.resume = new Resume({ ...base, registry, fanout, writer, disabled });
+    const budget = (this.replayBudget = new ReplayBudget(deps.events.replayMemoryBytes));
+    this.resume = new Resume({ ...base, registry, fanout, writer, disabled, budget });
     this.inbound = new InboundFrames(writer, clock);
     this.sweeper = new Sweeper({ ...base, registry, writer, disabled });
   }
@@ -104,6 +109,11 @@ export class Hub implements Presence {
       }),
     );
     this.sweeper.start();
+  }
+
+  /** The position up to which this node has dispatched the log (the tail reader's). */
+  get tailSeq(): number {
+    return this.tail.tailSeq;
   }
 
   get size(): number {

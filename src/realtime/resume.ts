@@ -3,20 +3,27 @@
  *
  * Resume without a gap or a duplicate rests on one invariant: a connection is registered (in state
  * `replaying`) in the same synchronous step as reading the tail position, `upto`. Events ≤ upto were
- * dispatched before the connection existed, so only the replay carries them: the replay query covers
+ * dispatched before the connection existed, so only the replay carries them: the replay covers
  * (since, upto]. Events > upto reach it through dispatch only, and wait in the connection's pending list
  * until the replay is written; going live flushes them in order, and `lastSeq` (= liveFrom) drops any
  * at or below what the client already has. So each event is sent once: by replay if ≤ upto, live if not.
+ *
+ * The replay is read in pages by seq, each fetched only after the previous one has left the process,
+ * and each page's bytes are reserved from the node's ReplayBudget first: replay memory is bounded per
+ * connection (one page) and per node (the budget). If the pending list outgrows its bound meanwhile, it
+ * is dropped and the replay reads on from the log up to the tail of that moment (the target moves), so
+ * a slow replay under heavy traffic neither holds unbounded memory nor loses or drops anything.
  *
  * The positions (log seqs):
  * - `upto`: the tail position at registration — the seam between replay and live;
  * - `since`: where the client's cursor says it is (when it resumes);
  * - `streamStart`: the cursor CONNECTED carries: since when the replay follows, else upto;
- * - `liveFrom`: lastSeq when going live: max(since, upto) after a replay, else upto.
+ * - `target`: how far the replay reads: upto, or a later tail after the pending list overflowed;
+ * - `liveFrom`: lastSeq when going live: max(since, target) after a replay, else upto.
  */
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import type { EventLogReader, LogEvent } from '../event-log.ts';
+import type { EventLogReader, LogEvent, ReplayFrom } from '../event-log.ts';
 import { CloseCode, FrameType, type ConnectedPayload } from '../protocol.ts';
 import { encodeFrame, spliceFrame } from './codec.ts';
 import type { Connection } from './connection.ts';
@@ -24,10 +31,13 @@ import type { Containment } from './containment.ts';
 import type { DisabledUsers } from './disabled-users.ts';
 import type { Fanout } from './fanout.ts';
 import type { Registry } from './registry.ts';
+import type { ReplayBudget } from './replay-budget.ts';
 import type { SocketWriter } from './socket-writer.ts';
 
 export interface ResumeDeps {
-  source: Pick<EventLogReader, 'resume'>;
+  source: Pick<EventLogReader, 'startResume' | 'replaySizes' | 'replayPage'>;
+  /** The node's replay memory, shared by all connections. */
+  budget: ReplayBudget;
   registry: Registry;
   /** The tail reader's position: every event up to it has been dispatched. */
   tailSeq: () => number;
@@ -45,12 +55,15 @@ export interface ResumeDeps {
 
 /** What a connection receives before it goes live. */
 export interface ReplayPlan {
-  events: LogEvent[];
+  /** Where the replay starts; absent when there is nothing to replay (no cursor, or RESYNC). */
+  from?: ReplayFrom;
   streamStart: number;
-  liveFrom: number;
   resume?: ConnectedPayload['resume'];
   resync?: { reason: string };
 }
+
+/** Bytes a replayed event may weigh for `chars` characters of text (UTF-16, escapes, the frame around it). */
+const bytesOf = (chars: number) => 2 * chars + 256;
 
 export class Resume {
   constructor(private readonly deps: ResumeDeps) {}
@@ -74,14 +87,13 @@ export class Resume {
       const count = await fanout.unreadCountOf(c.userId);
       if (c.state === 'closing') return;
       this.sendConnected(c, plan);
-      if (plan.resync) {
-        const cursor = this.deps.cursor(upto);
-        writer.send(c, encodeFrame(FrameType.RESYNC, { ...plan.resync, cursor }, cursor, clock.now()));
-      }
-      if (!(await this.sendReplay(c, plan.events))) return;
+      if (plan.resync) this.sendResync(c, plan.resync.reason, upto);
+      const liveFrom = plan.from ? await this.replay(c, plan.from, upto) : upto;
+      if (liveFrom === undefined) return;
+      // Go live, in the same synchronous step as replay() saw no overflow: flush what arrived meanwhile,
+      // in order; deliver() skips what the client already has.
       writer.send(c, encodeFrame(FrameType.UNREAD_COUNT, { count }, undefined, clock.now()));
-      // Go live: flush what arrived meanwhile, in order; deliver() skips what the client already has.
-      for (const p of c.startLive(plan.liveFrom)) fanout.deliver(c, p.seq, p.frame);
+      for (const p of c.startLive(liveFrom)) fanout.deliver(c, p.seq, p.frame);
       if (c.countStale)
         this.deps.containment.background(fanout.refreshCounts(new Set([c.userId])), 'unread count refresh');
     } catch (err) {
@@ -91,21 +103,18 @@ export class Resume {
 
   /** What to replay for a client at `since` when the seam is at `upto`. */
   async plan(userId: number, since: string | undefined, upto: number): Promise<ReplayPlan> {
-    if (since === undefined) return { events: [], streamStart: upto, liveFrom: upto };
-    const r = await this.deps.source.resume(userId, since, upto, this.deps.events.replayMax);
+    if (since === undefined) return { streamStart: upto };
+    const r = await this.deps.source.startResume(userId, since, upto, this.deps.events.replayMax);
     if (!r.ok)
       return {
-        events: [],
         streamStart: upto,
-        liveFrom: upto,
         resume: { requested: true, ok: false, replayed: 0 },
         resync: { reason: r.reason },
       };
     return {
-      events: r.events,
-      streamStart: r.sinceSeq,
-      liveFrom: Math.max(r.sinceSeq, upto),
-      resume: { requested: true, ok: true, replayed: r.events.length },
+      from: r.from,
+      streamStart: r.from.seq,
+      resume: { requested: true, ok: true, replayed: r.count },
     };
   }
 
@@ -123,38 +132,96 @@ export class Resume {
     this.deps.writer.send(c, encodeFrame(FrameType.CONNECTED, connected, undefined, now));
   }
 
+  private sendResync(c: Connection, reason: string, at: number): void {
+    const cursor = this.deps.cursor(at);
+    this.deps.writer.send(
+      c,
+      encodeFrame(FrameType.RESYNC, { reason, cursor }, cursor, this.deps.clock.now()),
+    );
+  }
+
   /**
-   * Writes the replay as MESSAGE_BATCH frames of at most `batchSize` events and about half the send
-   * queue bound in bytes, waiting for the socket to drain between batches: a long backlog costs bounded
-   * memory however slow the client. Resolves false when the connection closed meanwhile.
+   * Replays from `from` up to the target (upto, moved on to the tail after an overflow: file comment).
+   * Resolves to liveFrom — returned in the same synchronous step as the last overflow check, so the
+   * caller goes live before any further dispatch — or undefined when the connection closed meanwhile.
    */
-  private async sendReplay(c: Connection, events: LogEvent[]): Promise<boolean> {
-    const { writer, cursor } = this.deps;
+  private async replay(c: Connection, from: ReplayFrom, upto: number): Promise<number | undefined> {
+    let pos = from;
+    let target = Math.max(from.seq, upto);
+    for (;;) {
+      while (pos.seq < target) {
+        const next = await this.replayPage(c, pos, target);
+        if (next === undefined) return undefined;
+        if (next === 'expired') {
+          // A prune cut the range meanwhile: the client reloads, as for a resume that came too late.
+          if (c.overflowed) {
+            c.clearOverflow();
+            target = this.deps.tailSeq();
+          }
+          this.sendResync(c, 'expired', target);
+          return target;
+        }
+        pos = next;
+      }
+      if (!c.overflowed) return target;
+      c.clearOverflow();
+      target = this.deps.tailSeq();
+    }
+  }
+
+  /**
+   * One page: as many of the next events as fit in half the send queue (at least one), their bytes
+   * reserved from the node's budget before they are read and given back once written and drained.
+   * Resolves to the position after it, 'expired', or undefined when the connection closed.
+   */
+  private async replayPage(
+    c: Connection,
+    pos: ReplayFrom,
+    target: number,
+  ): Promise<ReplayFrom | 'expired' | undefined> {
+    const { source, budget } = this.deps;
     const maxEvents = this.deps.events.batchSize;
     const maxBytes = Math.floor(this.deps.realtime.sendQueueBytes / 2);
-    let i = 0;
-    while (i < events.length) {
-      const inner: string[] = [];
-      let bytes = 0;
-      let last = events[i] as LogEvent;
-      while (i < events.length && inner.length < maxEvents && (inner.length === 0 || bytes < maxBytes)) {
-        last = events[i++] as LogEvent;
-        const frame = spliceFrame(
-          last.type,
-          last.dataJson,
-          Math.floor(last.createdAt / 1000),
-          cursor(last.seq),
-        );
-        inner.push(frame);
-        bytes += frame.length;
-      }
-      if (!(await writer.drained(c, maxBytes))) return false;
-      const ts = Math.floor(this.deps.clock.now() / 1000);
-      writer.send(
-        c,
-        `{"type":"${FrameType.MESSAGE_BATCH}","data":{"messages":[${inner.join(',')}]},"timestamp":${ts},"cursor":${JSON.stringify(cursor(last.seq))}}`,
-      );
+    const sizes = await source.replaySizes(c.userId, pos, target, maxEvents);
+    if (sizes.length === 0) return { seq: target, floor: pos.floor };
+    let n = 0;
+    let bytes = 0;
+    while (n < sizes.length && (n === 0 || bytes + bytesOf(sizes[n]?.chars ?? 0) <= maxBytes))
+      bytes += bytesOf((sizes[n++] as { chars: number }).chars);
+    const through = (sizes[n - 1] as { seq: number }).seq;
+    const release = await budget.acquire(bytes);
+    try {
+      if (c.state === 'closing') return undefined;
+      const page = await source.replayPage(c.userId, pos, through, n);
+      if (page.expired) return 'expired';
+      if (!(await this.writeBatch(c, page.events, through))) return undefined;
+    } finally {
+      release();
     }
-    return c.state !== 'closing';
+    // Fewer sizes than asked, all taken: nothing more up to the target.
+    const done = sizes.length < maxEvents && n === sizes.length;
+    return { seq: done ? target : through, floor: pos.floor };
+  }
+
+  /**
+   * Writes one page as a MESSAGE_BATCH whose cursor is `through`, then waits until it has left the
+   * process. Resolves false when the connection closed meanwhile.
+   */
+  private async writeBatch(c: Connection, events: LogEvent[], through: number): Promise<boolean> {
+    const { writer, cursor } = this.deps;
+    const inner: string[] = [];
+    for (const e of events) {
+      // A message deleted meanwhile (it cannot be while its event exists: expiry.ts keeps it) is skipped.
+      if (e.dataJson === undefined) continue;
+      inner.push(spliceFrame(e.type, e.dataJson, Math.floor(e.createdAt / 1000), cursor(e.seq)));
+    }
+    const ts = Math.floor(this.deps.clock.now() / 1000);
+    // The bytes buffered before this page: once the socket is back to them, the page has left (FIFO).
+    const before = c.socket.bufferedAmount;
+    writer.send(
+      c,
+      `{"type":"${FrameType.MESSAGE_BATCH}","data":{"messages":[${inner.join(',')}]},"timestamp":${ts},"cursor":${JSON.stringify(cursor(through))}}`,
+    );
+    return (await writer.drained(c, before)) && c.state !== 'closing';
   }
 }

@@ -29,6 +29,8 @@ export interface TailReaderDeps {
   metrics: Pick<Metrics, 'fanoutDuration'>;
   logger: Logger;
   containment: Containment;
+  /** Reads what a batch's delivery on this node needs (message data); dispatch follows in the same turn. */
+  resolve: (events: LogEvent[]) => Promise<void>;
   /** Delivers a batch; returns the users whose unread count changed. */
   dispatch: (events: LogEvent[]) => Set<number>;
   /** Pushes fresh unread counts to those users. */
@@ -94,6 +96,9 @@ export class TailReader {
         for (;;) {
           const events = await source.readAfter(this.seq, READ_BATCH);
           if (events.length === 0 || this.stopped) break;
+          await this.deps.resolve(events);
+          if (this.stopped) break;
+          // From here to the seq update, one synchronous step (the resume seam, resume.ts).
           const started = clock.monotonic();
           const affected = this.deps.dispatch(events);
           this.seq = (events[events.length - 1] as LogEvent).seq;

@@ -5,6 +5,7 @@ import type { Store } from './database.ts';
 import * as initial from './migrations/2026-11-24-0001-initial.ts';
 import * as expiry from './migrations/2026-11-24-0002-expiry.ts';
 import * as ticketExpiry from './migrations/2026-11-30-0003-ticket-expiry.ts';
+import * as eventsByReference from './migrations/2026-11-30-0004-events-by-reference.ts';
 
 /** skypush_meta key: the (expires_at, id) of the last message whose expiry was announced. */
 export const EXPIRY_CURSOR_KEY = 'expiry_announced_through';
@@ -17,7 +18,21 @@ function migrations(store: Store): Record<string, Migration> {
     },
     '2026-11-24-0002-expiry': { up: (db) => expiry.up(db), down: (db) => expiry.down(db) },
     '2026-11-30-0003-ticket-expiry': { up: (db) => ticketExpiry.up(db), down: (db) => ticketExpiry.down(db) },
+    '2026-11-30-0004-events-by-reference': {
+      up: (db) => eventsByReference.up(db),
+      down: (db) => eventsByReference.down(db),
+    },
   };
+}
+
+/**
+ * Brings the schema up to `name` and no further (tests build a database as an earlier release left it,
+ * then migrate it to the latest).
+ */
+export async function migrateTo(store: Store, name: string): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(store) };
+  const { error } = await new Migrator({ db: store.db, provider }).migrateTo(name);
+  if (error) throw error instanceof Error ? error : new Error(String(error));
 }
 
 /** Brings the schema up to date; safe to call on every start and from several nodes at once. */

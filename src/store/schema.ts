@@ -47,13 +47,20 @@ export interface InboxTable {
   deleted_at: number | null;
 }
 
-/** The durable event log behind cursors. `user_id` null means "every user". */
+/**
+ * The durable event log behind cursors. `user_id`: the user; null for every user; -1 (RECIPIENTS) for
+ * the recipients of the direct message `message_id` (its inbox rows).
+ */
 export interface EventTable {
   seq: Generated<number>;
   user_id: number | null;
   type: string;
-  /** The frame's `data`, as JSON text, exactly as pushed. */
+  /** The frame's `data` as JSON text; '' for a NEW_MESSAGE by reference (built from `message_id`). */
   data: string;
+  /** The message a NEW_MESSAGE names (null for other events and for rows older than the reference scheme). */
+  message_id: number | null;
+  /** Every message ordered after this event has an id ≥ mfloor (see messages/event-log.repository.ts). */
+  mfloor: Generated<number>;
   created_at: number;
 }
 

@@ -1,7 +1,7 @@
 /**
  * An in-memory server-side ws WebSocket for the hub's unit tests: the slice the hub's parts use, plus
  * the ws privates socket-writer.ts relies on (`_socket` for cork/uncork/'drain', `_sender.sendFrame`).
- * Writes grow bufferedAmount as unsent bytes would (the test drains by hand).
+ * Writes grow bufferedAmount as unsent bytes would (the test drains by hand, or sets autoDrain).
  */
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
@@ -32,11 +32,13 @@ export class FakeServerSocket extends EventEmitter {
   terminated = false;
   pings = 0;
   failOn: 'send' | 'ping' | 'close' | undefined;
+  /** Writes leave at once (bufferedAmount stays 0): a client that reads everything. */
+  autoDrain = false;
   _socket: FakeRawSocket | undefined = new FakeRawSocket();
   readonly _sender = {
     sendFrame: (list: Buffer[]) => {
       for (const b of list) this.rawFrames.push(b);
-      this.bufferedAmount += list.reduce((n, b) => n + b.length, 0);
+      if (!this.autoDrain) this.bufferedAmount += list.reduce((n, b) => n + b.length, 0);
     },
   };
 
@@ -45,7 +47,7 @@ export class FakeServerSocket extends EventEmitter {
     if (Buffer.isBuffer(data)) this.buffers.push(data);
     const text = data.toString();
     this.texts.push(text);
-    this.bufferedAmount += Buffer.byteLength(text);
+    if (!this.autoDrain) this.bufferedAmount += Buffer.byteLength(text);
   }
   ping(): void {
     if (this.failOn === 'ping') throw new Error('ping failed');

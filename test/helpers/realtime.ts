@@ -1,4 +1,5 @@
 /** Small helpers shared by the realtime suites: refused upgrades, minted tokens, sends, polling. */
+import { headSeq } from '../../src/messages/event-log.repository.ts';
 import { SignJWT } from 'jose';
 import { JWT_SECRET, type TestApp } from './app.ts';
 import { connect, type ConnectOptions } from './ws-client.ts';
@@ -106,4 +107,13 @@ export async function metricValue(
     if (Object.entries(labels).every(([k, want]) => String(l[k]) === want)) sum += v.value;
   }
   return sum;
+}
+
+/**
+ * Waits until the app's hub has dispatched the whole log: a client that connects after it gets
+ * everything so far by replay, none of it live (tests that assert the replay's content need that).
+ */
+export async function hubCaughtUp(t: TestApp, timeoutMs = 5000): Promise<void> {
+  const head = await headSeq(t.app.store.db);
+  await waitUntil(() => t.app.hub.tailSeq >= head, timeoutMs);
 }

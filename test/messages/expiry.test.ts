@@ -28,7 +28,7 @@ describe('expiry announcer', () => {
 
   /** Stores a message expiring `inMs` from now, direct to `to` or (without `to`) to all; returns its id. */
   async function store(inMs: number, to?: number[]): Promise<number> {
-    const id = await insertMessage(f.db, {
+    const id = await insertMessage(f.db, f.dialect, {
       title: 't',
       content: '',
       message_type: 'notice',

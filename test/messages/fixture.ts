@@ -13,6 +13,7 @@ import type { DB } from '../../src/store/schema.ts';
 
 export interface MessagesFixture {
   store: Store;
+  dialect: Store['dialect'];
   db: Kysely<DB>;
   commit: CommitWithEvents;
   /** What the event log writer published, in order. */
@@ -24,7 +25,9 @@ export interface MessagesFixture {
   /** Adds a user (role 'user' unless given) and returns them as a principal. */
   addUser(id: number, o?: { role?: 'admin' | 'user'; disabled?: boolean }): Promise<Principal>;
   /** Every row of the event log, oldest first. */
-  events(): Promise<Array<{ userId: number | null; type: string; data: Record<string, unknown> }>>;
+  events(): Promise<
+    Array<{ userId: number | 'recipients' | null; type: string; data: Record<string, unknown> }>
+  >;
   count(table: 'messages' | 'inbox' | 'events' | 'idempotency_keys'): Promise<number>;
   close(): Promise<void>;
 }
@@ -68,6 +71,7 @@ export async function openMessagesFixture(): Promise<MessagesFixture> {
 
   return {
     store,
+    dialect: store.dialect,
     db,
     commit,
     published,
@@ -77,10 +81,14 @@ export async function openMessagesFixture(): Promise<MessagesFixture> {
     addUser,
     async events() {
       const rows = await db.selectFrom('events').selectAll().orderBy('seq').execute();
+      // A NEW_MESSAGE by reference shows as {messageId}; its userId -1 as 'recipients'.
       return rows.map((r) => ({
-        userId: r.user_id === null ? null : Number(r.user_id),
+        userId: r.user_id === null ? null : Number(r.user_id) === -1 ? 'recipients' : Number(r.user_id),
         type: r.type,
-        data: JSON.parse(r.data) as Record<string, unknown>,
+        data:
+          r.data === '' && r.message_id !== null
+            ? { messageId: Number(r.message_id) }
+            : (JSON.parse(r.data) as Record<string, unknown>),
       }));
     },
     async count(table) {

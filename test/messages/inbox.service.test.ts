@@ -24,7 +24,14 @@ describe('inbox service', () => {
   beforeEach(async () => {
     f = await openMessagesFixture();
     const idempotency = createIdempotency({ db: f.db, ttlSec: 60, now: f.now });
-    inbox = createInboxService({ db: f.db, commit: f.commit, idempotency, limits: LIMITS, now: f.now });
+    inbox = createInboxService({
+      db: f.db,
+      dialect: f.dialect,
+      commit: f.commit,
+      idempotency,
+      limits: LIMITS,
+      now: f.now,
+    });
     ann = await f.addUser(11);
     await f.addUser(12);
   });
@@ -49,17 +56,15 @@ describe('inbox service', () => {
   }
 
   describe('send', () => {
-    it('stores one message, an inbox row and an event per distinct target, and wakes the hubs once', async () => {
+    it('stores one message, an inbox row per distinct target and one event by reference, and wakes the hubs once', async () => {
       const r = await inbox.send(ann, direct([11, 12, 12]));
       assert.equal(r.recipients, 2);
       assert.equal(await f.count('messages'), 1);
       assert.equal(await f.count('inbox'), 2);
       assert.deepEqual(
         (await f.events()).map((e) => [e.userId, e.type, e.data['messageId']]),
-        [
-          [11, 'NEW_MESSAGE', r.messageId],
-          [12, 'NEW_MESSAGE', r.messageId],
-        ],
+        [['recipients', 'NEW_MESSAGE', r.messageId]],
+        'one event for all the targets, naming the message',
       );
       assert.equal(f.published.length, 1);
     });

@@ -71,11 +71,39 @@ describe('resume while a prune commits between its reads', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('never replays a page with the pruned head missing', async () => {
+  /** Appends 5 old events for USER; returns the seq of the first. */
+  async function fiveOldEvents(): Promise<{ first: number; head: number }> {
     const old = Date.now() - 10 * 86_400_000;
-    const events = Array.from({ length: 5 }, (_, i) => ({ userId: USER, type: 'NEW_MESSAGE', data: { i } }));
+    const events = Array.from({ length: 5 }, (_, i) => ({
+      userId: USER,
+      type: 'SYSTEM_NOTIFY',
+      data: { i },
+    }));
     const head = await appendEvents(pruner.db, pruner.dialect, events, old);
-    const first = head - 4;
+    return { first: head - 4, head };
+  }
+
+  /** The whole replay of USER from `after` through `head`, page by page, or 'expired'. */
+  async function replayAll(
+    log: ReturnType<typeof createEventLogReader>,
+    floor: number,
+    after: number,
+    head: number,
+  ) {
+    const seqs: number[] = [];
+    let pos = { seq: after, floor };
+    while (pos.seq < head) {
+      const page = await log.replayPage(USER, pos, head, 2);
+      if (page.expired) return 'expired';
+      if (page.events.length === 0) break;
+      seqs.push(...page.events.map((e) => e.seq));
+      pos = { seq: seqs.at(-1) as number, floor };
+    }
+    return seqs;
+  }
+
+  it('never starts a replay with the pruned head missing', async () => {
+    const { first, head } = await fiveOldEvents();
     const plugin = new BetweenReads(() => pruneEvents(pruner.db, Date.now(), 3));
     const log = createEventLogReader({
       db: reader.db.withPlugin(plugin),
@@ -83,16 +111,32 @@ describe('resume while a prune commits between its reads', () => {
     });
     const epoch = await log.epoch();
     plugin.armed = true;
-    const r = await log.resume(USER, encodeEventCursor(epoch, first - 1), head, 100);
+    const r = await log.startResume(USER, encodeEventCursor(epoch, first - 1), head, 100);
     assert.equal(plugin.armed, false, 'the prune ran between the reads');
     if (r.ok) {
       assert.deepEqual(
-        r.events.map((e) => e.seq),
+        await replayAll(log, r.from.floor, first - 1, head),
         [first, first + 1, first + 2, first + 3, first + 4],
         'a replay is whole',
       );
     } else {
       assert.equal(r.reason, 'expired');
     }
+  });
+
+  it('never serves a page with its head pruned between the rows and the mark', async () => {
+    const { first, head } = await fiveOldEvents();
+    const plugin = new BetweenReads(() => pruneEvents(pruner.db, Date.now(), 3));
+    const log = createEventLogReader({
+      db: reader.db.withPlugin(plugin),
+      unreadCounts: async () => new Map(),
+    });
+    const epoch = await log.epoch();
+    const r = await log.startResume(USER, encodeEventCursor(epoch, first - 1), head, 100);
+    assert.equal(r.ok, true);
+    plugin.armed = true;
+    const page = await log.replayPage(USER, { seq: first - 1, floor: 0 }, head, 5);
+    assert.equal(plugin.armed, false, 'the prune ran between the reads');
+    assert.equal(page.expired, true, 'the page read before the prune is not served as whole');
   });
 });

@@ -107,11 +107,14 @@ for (const dialect of DIALECTS) {
       assert.equal(expiredOf(sa, toAll).length, 1);
       assert.deepEqual(await expiryEvents(direct), [a.id, b.id], 'the holders, not c who deleted it');
       assert.deepEqual(await expiryEvents(toAll), [null], 'one event for everyone');
-      // Announced, so no longer needed: the rows go (with their inbox rows), the log keeps the events.
-      await waitUntil(
-        async () => (await rowsOf(direct)).messages === 0 && (await rowsOf(toAll)).messages === 0,
-      );
+      // Announced, but its NEW_MESSAGE is still in the log: the message stays, so a replay can show it.
+      assert.equal(await t.app.expiry.purgeAnnounced(), 0);
+      assert.deepEqual(await rowsOf(direct), { messages: 1, inbox: 3 });
+      // Once the events naming them are pruned, the rows go (with their inbox rows).
+      await t.app.eventLog.prune(0);
+      await t.app.expiry.purgeAnnounced();
       assert.deepEqual(await rowsOf(direct), { messages: 0, inbox: 0 });
+      assert.equal((await rowsOf(toAll)).messages, 0);
       await Promise.all([sa.close(), sb.close()]);
     });
 
@@ -224,6 +227,8 @@ describe('message retention (SKYPUSH_MESSAGE_RETENTION)', () => {
     }
     await waitUntil(() => expiredOf(s, plain).length === 1 && expiredOf(s, longer).length === 1, 8000);
     await waitUntil(() => lastCount(s) === 0);
+    // Deleted once the events naming them have been pruned.
+    await t.app.eventLog.prune(0);
     await waitUntil(async () => {
       const r = await t.app.store.db
         .selectFrom('messages')

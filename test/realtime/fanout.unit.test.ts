@@ -5,7 +5,76 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { LogEvent } from '../../src/event-log.ts';
 import { event, parts, total } from './parts.ts';
+
+/** A send to listed users as the tail reads it: by reference, recipients listed, data not read yet. */
+const directSend = (seq: number, messageId: number, recipients: number[]): LogEvent => ({
+  seq,
+  userId: null,
+  recipients,
+  type: 'NEW_MESSAGE',
+  messageId,
+  dataJson: undefined,
+  createdAt: 1_700_000_000_000,
+});
+
+describe('fanout: events by reference (issue #13)', () => {
+  it('reads message data only for sends that reach a connection here, one query per batch', async () => {
+    const asked: number[][] = [];
+    const p = parts({
+      source: {
+        messageData: async (ids) => (
+          asked.push([...ids]),
+          new Map(ids.map((id) => [id, `{"messageId":${id}}`]))
+        ),
+      },
+    });
+    const a = p.live(1);
+    const b = p.live(2);
+    const events = [directSend(1, 10, [1, 2, 3]), directSend(2, 11, [7, 8]), directSend(3, 12, [2])];
+    await p.fanout.resolve(events);
+    assert.deepEqual(asked, [[10, 12]], 'message 11 has no recipient on this node: not read');
+    const affected = p.fanout.dispatch(events);
+    assert.deepEqual(a.socket.types(), ['NEW_MESSAGE']);
+    assert.deepEqual(b.socket.types(), ['NEW_MESSAGE', 'NEW_MESSAGE']);
+    assert.deepEqual([...affected].sort(), [1, 2]);
+    assert.equal(a.socket.buffers[0], b.socket.buffers[0], 'one frame for all the recipients of a send');
+  });
+
+  it('reads again when a recipient connected while the data was being read', async () => {
+    const asked: number[][] = [];
+    let p!: ReturnType<typeof parts>;
+    p = parts({
+      source: {
+        messageData: async (ids) => {
+          asked.push([...ids]);
+          // A recipient of message 11 registers during the first read.
+          if (asked.length === 1) p.live(8);
+          return new Map(ids.map((id) => [id, `{"messageId":${id}}`]));
+        },
+      },
+    });
+    p.live(1);
+    const events = [directSend(1, 10, [1]), directSend(2, 11, [8])];
+    await p.fanout.resolve(events);
+    assert.deepEqual(asked, [[10], [11]]);
+    assert.equal(events[1]?.dataJson, '{"messageId":11}');
+  });
+
+  it('skips an event whose message no longer exists, and reads nothing when nobody is here', async () => {
+    let reads = 0;
+    const p = parts({ source: { messageData: async () => (reads++, new Map()) } });
+    await p.fanout.resolve([directSend(1, 10, [1])]);
+    assert.equal(reads, 0, 'nobody connected: nothing read');
+    const a = p.live(1);
+    const events = [directSend(2, 10, [1])];
+    await p.fanout.resolve(events);
+    assert.equal(reads, 1, 'a missing message is asked for once, not in a loop');
+    p.fanout.dispatch(events);
+    assert.deepEqual(a.socket.types(), []);
+  });
+});
 
 describe('fanout', () => {
   it("a user's event reaches that user's connections only; a broadcast reaches all", async () => {

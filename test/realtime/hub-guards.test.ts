@@ -20,6 +20,7 @@ import type { EventLogReader, LogEvent } from '../../src/event-log.ts';
 import { Hub } from '../../src/realtime/hub.ts';
 import { testConfig } from '../helpers/app.ts';
 import { waitUntil } from '../helpers/realtime.ts';
+import { pagedLog } from './parts.ts';
 
 type Sent = { type: string; data: Record<string, unknown> };
 
@@ -30,8 +31,11 @@ class FakeWs extends EventEmitter {
   sent: Sent[] = [];
   closedWith: number | undefined;
   failOn: 'send' | 'ping' | undefined;
+  /** Writes stay buffered (bufferedAmount grows) until the test drains by hand. */
+  holdsWrites = false;
   send(data: string | Buffer): void {
     if (this.failOn === 'send') throw new Error('write failed');
+    if (this.holdsWrites) this.bufferedAmount += data.length;
     this.sent.push(JSON.parse(data.toString()) as Sent);
   }
   ping(): void {
@@ -81,7 +85,9 @@ const source = (over: Partial<EventLogReader> = {}): EventLogReader => ({
   cursorFor: (epoch, seq) => `${epoch}.${seq}`,
   head: async () => 0,
   readAfter: async () => [],
-  resume: async () => ({ ok: true, sinceSeq: 0, events: [] }),
+  messageData: async () => new Map(),
+  ...pagedLog([]),
+  startResume: async () => ({ ok: true, from: { seq: 0, floor: 0 }, count: 0 }),
   unreadCounts: async (ids) => new Map(ids.map((id) => [id, 0])),
   ...over,
 });
@@ -216,16 +222,16 @@ describe('hub: failures stay with the connection or callback that met them', () 
   });
 
   it('bounds frames during a replay (counted, not answered) and ignores them during a close', async () => {
-    await startHub({ resume: async () => ({ ok: true, sinceSeq: 0, events: [event(1, 5), event(2, 5)] }) });
+    await startHub({ ...pagedLog([event(1, 5), event(2, 5)]), head: async () => 2 });
     const ws = new FakeWs();
-    // Above half the send-queue bound, the replay waits for a drain; below the bound, nothing is dropped.
-    ws.bufferedAmount = Math.floor(testConfig().realtime.sendQueueBytes * 0.75);
+    // After each replay page, the replay waits for it to drain: the client does not read yet.
+    ws.holdsWrites = true;
     void hub.attach(ws as unknown as WebSocket, principal(5), 'e.0');
     await waitUntil(() => ws.types().includes('CONNECTED'));
     const deep = `{"type":"HEARTBEAT","data":${'['.repeat(5000)}${']'.repeat(5000)}}`;
     ws.frame(deep);
     ws.frame(`{"type":"HEARTBEAT","data":"${'x'.repeat(20_000)}"}`);
-    assert.deepEqual(ws.types(), ['CONNECTED'], 'nothing is interleaved with the replay');
+    assert.deepEqual(ws.types(), ['CONNECTED', 'MESSAGE_BATCH'], 'nothing is interleaved with the replay');
     assert.equal(ws.closedWith, undefined);
     ws.bufferedAmount = 0;
     await waitUntil(() => ws.types().includes('UNREAD_COUNT'));

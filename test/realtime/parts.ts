@@ -12,6 +12,7 @@ import { DisabledUsers } from '../../src/realtime/disabled-users.ts';
 import { Fanout } from '../../src/realtime/fanout.ts';
 import { InboundFrames } from '../../src/realtime/inbound.ts';
 import { Registry } from '../../src/realtime/registry.ts';
+import { ReplayBudget } from '../../src/realtime/replay-budget.ts';
 import { Resume } from '../../src/realtime/resume.ts';
 import { SocketWriter } from '../../src/realtime/socket-writer.ts';
 import { Sweeper } from '../../src/realtime/sweeper.ts';
@@ -26,12 +27,30 @@ export const event = (seq: number, userId: number | null, type = 'NEW_MESSAGE'):
   createdAt: 1_700_000_000_000,
 });
 
+/** A scripted log that a replay pages through: the events of `log` for the user in the asked range. */
+export function pagedLog(log: LogEvent[]): Pick<EventLogReader, 'replaySizes' | 'replayPage'> {
+  const inRange = (userId: number, after: number, upto: number) =>
+    log.filter((e) => e.seq > after && e.seq <= upto && (e.userId === null || e.userId === userId));
+  return {
+    replaySizes: async (userId, from, upto, limit) =>
+      inRange(userId, from.seq, upto)
+        .slice(0, limit)
+        .map((e) => ({ seq: e.seq, chars: (e.dataJson ?? '').length })),
+    replayPage: async (userId, from, through, limit) => ({
+      expired: false,
+      events: inRange(userId, from.seq, through).slice(0, limit),
+    }),
+  };
+}
+
 export const reader = (over: Partial<EventLogReader> = {}): EventLogReader => ({
   epoch: async () => 'e',
   cursorFor: (epoch, seq) => `${epoch}.${seq}`,
   head: async () => 0,
   readAfter: async () => [],
-  resume: async () => ({ ok: true, sinceSeq: 0, events: [] }),
+  messageData: async () => new Map(),
+  startResume: async () => ({ ok: true, from: { seq: 0, floor: 0 }, count: 0 }),
+  ...pagedLog([]),
   unreadCounts: async (ids) => new Map(ids.map((id) => [id, 7])),
   ...over,
 });
@@ -44,6 +63,10 @@ export interface PartsOptions {
   inboundRateLimit?: number;
   rawFrames?: boolean;
   batchSize?: number;
+  /** The node's replay memory (SKYPUSH_REPLAY_MEMORY_BYTES). */
+  replayMemoryBytes?: number;
+  /** Sockets drain at once (a replay waits for each page to drain). */
+  autoDrain?: boolean;
 }
 
 export function parts(o: PartsOptions = {}) {
@@ -95,8 +118,10 @@ export function parts(o: PartsOptions = {}) {
     metrics,
     onFannedOut: (n) => fannedOut.push(n),
   });
+  const budget = new ReplayBudget(o.replayMemoryBytes ?? 64 * 1_048_576);
   const resume = new Resume({
     ...{ source, registry, tailSeq, fanout, writer, disabled, containment, cursor, realtime, events, clock },
+    budget,
     onConnect: () => metrics.wsConnects.inc(),
   });
   const inbound = new InboundFrames(writer, clock);
@@ -106,6 +131,7 @@ export function parts(o: PartsOptions = {}) {
   /** A connection over a fake socket, not registered. */
   function connection(userId = 1, exp = Math.floor(clock.now() / 1000) + 3600) {
     const socket = new FakeServerSocket();
+    socket.autoDrain = o.autoDrain ?? false;
     const c = new Connection(
       `c${++ids}`,
       socket.asWs(),
@@ -128,7 +154,7 @@ export function parts(o: PartsOptions = {}) {
 
   return {
     ...{ clock, metrics, logs, realtime, source, state, containment, registry, disabled, writer },
-    ...{ fanout, resume, inbound, sweeper, flushes, fannedOut, connection, live },
+    ...{ fanout, resume, inbound, sweeper, flushes, fannedOut, connection, live, budget },
   };
 }
 

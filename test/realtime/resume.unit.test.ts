@@ -6,19 +6,24 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ResumeResult } from '../../src/event-log.ts';
-import { event, parts, settle, total } from './parts.ts';
+import type { LogEvent, ResumeStart } from '../../src/event-log.ts';
+import { event, pagedLog, parts, settle, total } from './parts.ts';
 
-/** A resume() answer the test releases when it wants: dispatch can run while the replay is pending. */
-function deferredResume() {
-  let release!: (r: ResumeResult) => void;
+/**
+ * A log to replay from, whose startResume answer the test releases when it wants: dispatch can run
+ * while the replay is pending.
+ */
+function deferredResume(log: LogEvent[] = []) {
+  let release!: (r: ResumeStart) => void;
   const calls: Array<{ since: string; upto: number }> = [];
-  const resume = (_user: number, since: string, upto: number) => {
+  const startResume = (_user: number, since: string, upto: number) => {
     calls.push({ since, upto });
-    return new Promise<ResumeResult>((r) => (release = r));
+    return new Promise<ResumeStart>((r) => (release = r));
   };
-  return { resume, calls, release: (r: ResumeResult) => release(r) };
+  return { source: { startResume, ...pagedLog(log) }, calls, release: (r: ResumeStart) => release(r) };
 }
+
+const from = (seq: number, count: number): ResumeStart => ({ ok: true, from: { seq, floor: 0 }, count });
 
 /** The seqs a socket received, in order: replayed (inside MESSAGE_BATCH) and live alike. */
 function seqsOf(frames: Array<{ type: string; data: Record<string, unknown>; cursor?: string }>) {
@@ -35,7 +40,7 @@ function seqsOf(frames: Array<{ type: string; data: Record<string, unknown>; cur
 describe('resume: the live/replay seam', () => {
   it('registers the connection in the same synchronous step as reading the tail', async () => {
     const d = deferredResume();
-    const p = parts({ source: { resume: d.resume } });
+    const p = parts({ autoDrain: true, source: d.source });
     p.state.tailSeq = 5;
     const { c } = p.connection(1);
     const done = p.resume.attach(c, 'e.2', -Infinity);
@@ -43,13 +48,13 @@ describe('resume: the live/replay seam', () => {
     assert.equal(c.state, 'replaying');
     await settle();
     assert.deepEqual(d.calls, [{ since: 'e.2', upto: 5 }], 'the replay is asked up to the tail read then');
-    d.release({ ok: true, sinceSeq: 2, events: [] });
+    d.release(from(2, 0));
     await done;
   });
 
   it('≤ upto by replay only, > upto by live only, never twice, held events flushed in order', async () => {
-    const d = deferredResume();
-    const p = parts({ source: { resume: d.resume } });
+    const d = deferredResume([1, 2, 3, 4, 5, 6, 7].map((seq) => event(seq, 1)));
+    const p = parts({ autoDrain: true, source: d.source });
     p.state.tailSeq = 5;
     const { c, socket } = p.connection(1);
     const done = p.resume.attach(c, 'e.2', -Infinity);
@@ -60,7 +65,7 @@ describe('resume: the live/replay seam', () => {
     p.fanout.dispatch([event(7, 1)]);
     assert.deepEqual(socket.texts, [], 'nothing precedes CONNECTED');
     assert.equal(c.pendingBytes > 0, true);
-    d.release({ ok: true, sinceSeq: 2, events: [event(3, 1), event(4, 1), event(5, 1)] });
+    d.release(from(2, 3));
     await done;
     assert.deepEqual(socket.types(), [
       'CONNECTED',
@@ -82,14 +87,14 @@ describe('resume: the live/replay seam', () => {
   });
 
   it('a client ahead of this node (since > upto) gets nothing at or below since', async () => {
-    const d = deferredResume();
-    const p = parts({ source: { resume: d.resume } });
+    const d = deferredResume([6, 7, 8, 9].map((seq) => event(seq, 1)));
+    const p = parts({ autoDrain: true, source: d.source });
     p.state.tailSeq = 5;
     const { c, socket } = p.connection(1);
     const done = p.resume.attach(c, 'e.8', -Infinity);
     await settle();
     p.fanout.dispatch([event(6, 1), event(7, 1), event(8, 1), event(9, 1)]);
-    d.release({ ok: true, sinceSeq: 8, events: [] });
+    d.release(from(8, 0));
     await done;
     assert.deepEqual(seqsOf(socket.frames()), [9]);
     assert.equal(c.lastSeq, 9);
@@ -97,7 +102,7 @@ describe('resume: the live/replay seam', () => {
 
   it('RESYNC: CONNECTED and RESYNC at upto, no replay, then live after upto', async () => {
     const d = deferredResume();
-    const p = parts({ source: { resume: d.resume } });
+    const p = parts({ autoDrain: true, source: d.source });
     p.state.tailSeq = 5;
     const { c, socket } = p.connection(1);
     const done = p.resume.attach(c, 'e.1', -Infinity);
@@ -114,7 +119,7 @@ describe('resume: the live/replay seam', () => {
   });
 
   it('without since: live from the tail, nothing at or below it', async () => {
-    const p = parts();
+    const p = parts({ autoDrain: true });
     p.state.tailSeq = 5;
     const { c, socket } = p.connection(1);
     const done = p.resume.attach(c, undefined, -Infinity);
@@ -125,24 +130,95 @@ describe('resume: the live/replay seam', () => {
     assert.deepEqual(seqsOf(socket.frames()), [6]);
   });
 
-  it('held events are bounded like the send queue: over it, the connection closes 4009', async () => {
-    const d = deferredResume();
-    const p = parts({ source: { resume: d.resume }, sendQueueBytes: 1024 });
+  it('held events are bounded: over the bound they are dropped and read from the log, nobody is closed', async () => {
+    const log = Array.from({ length: 60 }, (_, i) => event(i + 1, 1));
+    const d = deferredResume(log);
+    const p = parts({ autoDrain: true, source: d.source, sendQueueBytes: 1024 });
     const { c, socket } = p.connection(1);
     const done = p.resume.attach(c, 'e.0', -Infinity);
     await settle();
-    for (let seq = 1; seq <= 60; seq++) p.fanout.dispatch([event(seq, 1)]);
-    assert.equal(socket.closeCode(), 4009);
-    assert.equal(c.pendingBytes, 0, 'the held events are dropped on close');
-    assert.equal(await total(p.metrics.slowConsumers), 1);
-    d.release({ ok: true, sinceSeq: 0, events: [] });
+    // 60 events arrive live while the replay has not started: far more than 1024 bytes.
+    for (const ev of log) {
+      p.fanout.dispatch([ev]);
+      p.state.tailSeq = ev.seq;
+    }
+    assert.equal(c.overflowed, true);
+    assert.equal(c.pendingBytes, 0, 'nothing is held past the bound');
+    assert.equal(socket.closeCode(), undefined);
+    d.release(from(0, 0));
     await done;
-    assert.deepEqual(socket.texts, [], 'a closing connection gets no CONNECTED');
+    p.fanout.dispatch([event(61, 1)]);
+    assert.deepEqual(
+      seqsOf(socket.frames()),
+      Array.from({ length: 61 }, (_, i) => i + 1),
+      'each event once, in order: the dropped ones by the extended replay',
+    );
+    assert.equal(c.state, 'live');
+    assert.equal(await total(p.metrics.slowConsumers), 0);
+  });
+
+  it('pages are cut by bytes too, and the node budget makes replays wait their turn', async () => {
+    const log = Array.from({ length: 6 }, (_, i) => ({
+      ...event(i + 1, null),
+      dataJson: `"${'x'.repeat(200)}"`,
+    }));
+    // Half the send queue (600 bytes) holds one event of ~2×200+256 bytes per page; the budget one page.
+    const p = parts({ source: { ...pagedLog(log) }, sendQueueBytes: 1200, replayMemoryBytes: 700 });
+    p.state.tailSeq = 6;
+    const a = p.connection(1);
+    const b = p.connection(2);
+    const both = Promise.all([
+      p.resume.attach(a.c, 'e.0', -Infinity),
+      p.resume.attach(b.c, 'e.0', -Infinity),
+    ]);
+    let waited = 0;
+    for (let turn = 0; a.c.state !== 'live' || b.c.state !== 'live'; turn++) {
+      assert.ok(turn < 10_000, 'the replays finish');
+      assert.ok(p.budget.inUse <= 700, 'never more than the budget reserved');
+      if (p.budget.waiting > 0) waited++;
+      // The clients read slowly: a socket drains only every few turns.
+      if (turn % 5 === 0)
+        for (const { socket } of [a, b]) {
+          socket.bufferedAmount = 0;
+          socket._socket?.emit('drain');
+        }
+      await new Promise((r) => setImmediate(r));
+    }
+    await both;
+    assert.ok(waited > 0, 'a replay waited for the other');
+    for (const { socket } of [a, b]) {
+      const batches = socket.frames().filter((f) => f.type === 'MESSAGE_BATCH');
+      assert.equal(batches.length, 6, 'one event per page');
+      assert.deepEqual(seqsOf(socket.frames()), [1, 2, 3, 4, 5, 6]);
+    }
+    assert.equal(p.budget.inUse, 0, 'everything given back');
+    assert.equal(p.budget.highWater <= 700, true);
+  });
+
+  it('a prune during the replay ends it with RESYNC expired at the tail', async () => {
+    const log = [1, 2, 3].map((seq) => event(seq, 1));
+    let pages = 0;
+    const paged = pagedLog(log);
+    const p = parts({
+      autoDrain: true,
+      batchSize: 1,
+      source: {
+        ...paged,
+        replayPage: async (...args) => (++pages === 2 ? { expired: true } : paged.replayPage(...args)),
+      },
+    });
+    p.state.tailSeq = 3;
+    const { c, socket } = p.connection(1);
+    await p.resume.attach(c, 'e.0', -Infinity);
+    assert.deepEqual(socket.types(), ['CONNECTED', 'MESSAGE_BATCH', 'RESYNC', 'UNREAD_COUNT']);
+    assert.equal(socket.frames()[2]?.data['reason'], 'expired');
+    assert.equal(socket.frames()[2]?.cursor, 'e.3');
+    assert.equal(c.lastSeq, 3);
   });
 
   it('the replay goes in MESSAGE_BATCH frames of at most batchSize events', async () => {
     const events = Array.from({ length: 5 }, (_, i) => event(i + 1, 1));
-    const p = parts({ batchSize: 2, source: { resume: async () => ({ ok: true, sinceSeq: 0, events }) } });
+    const p = parts({ autoDrain: true, batchSize: 2, source: pagedLog(events) });
     p.state.tailSeq = 5;
     const { c, socket } = p.connection(1);
     await p.resume.attach(c, 'e.0', -Infinity);
@@ -159,7 +235,7 @@ describe('resume: the live/replay seam', () => {
   });
 
   it('a user disabled since authentication started is closed 4003 at once', async () => {
-    const p = parts();
+    const p = parts({ autoDrain: true });
     p.clock.advance(10);
     const authStartedAt = p.clock.monotonic();
     p.clock.advance(10);
@@ -178,14 +254,15 @@ describe('resume: the live/replay seam', () => {
     const d = deferredResume();
     let counts = 0;
     const p = parts({
-      source: { resume: d.resume, unreadCounts: async (ids) => new Map(ids.map((id) => [id, ++counts])) },
+      autoDrain: true,
+      source: { ...d.source, unreadCounts: async (ids) => new Map(ids.map((id) => [id, ++counts])) },
     });
     const { c, socket } = p.connection(1);
     const done = p.resume.attach(c, 'e.0', -Infinity);
     await settle();
     await p.fanout.refreshCounts(new Set([1]));
     assert.equal(c.countStale, true);
-    d.release({ ok: true, sinceSeq: 0, events: [] });
+    d.release(from(0, 0));
     await done;
     await settle();
     const unread = socket.frames().filter((f) => f.type === 'UNREAD_COUNT');
@@ -193,7 +270,10 @@ describe('resume: the live/replay seam', () => {
   });
 
   it('a setup failure closes this connection 1011 and is logged', async () => {
-    const p = parts({ source: { resume: async () => Promise.reject(new Error('store down')) } });
+    const p = parts({
+      autoDrain: true,
+      source: { startResume: async () => Promise.reject(new Error('store down')) },
+    });
     const { c, socket } = p.connection(1);
     await p.resume.attach(c, 'e.0', -Infinity);
     assert.equal(socket.closeCode(), 1011);
@@ -203,11 +283,12 @@ describe('resume: the live/replay seam', () => {
 
 describe('connection: its own state transitions', () => {
   it('replaying → live → closing, never back', () => {
-    const p = parts();
+    const p = parts({ autoDrain: true });
     const { c } = p.connection(1);
     assert.equal(c.accept(1), false, 'no live delivery while replaying');
-    assert.equal(c.hold(2, 'ab'), 2);
-    assert.equal(c.hold(3, 'cde'), 5);
+    c.hold(2, 'ab', 100);
+    c.hold(3, 'cde', 100);
+    assert.equal(c.pendingBytes, 5);
     assert.deepEqual(
       c.startLive(1).map((x) => x.seq),
       [2, 3],
@@ -227,7 +308,7 @@ describe('connection: its own state transitions', () => {
   });
 
   it('close() sends the close frame once; a throwing close falls back to terminate', () => {
-    const p = parts();
+    const p = parts({ autoDrain: true });
     const { c, socket } = p.connection(1);
     c.close({ code: 4010, reason: 'heartbeat timeout', action: 'reconnect' }, 1);
     c.close({ code: 4001, reason: 'token expired', action: 'refresh' }, 2);

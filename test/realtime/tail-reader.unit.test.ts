@@ -46,6 +46,7 @@ function tail(log: LogEvent[], o: { failing?: () => boolean } = {}) {
     metrics: createMetrics({ defaultMetrics: false }),
     logger,
     containment: new Containment(logger, clock),
+    resolve: async () => {},
     dispatch: (evs) => {
       dispatched.push(evs.map((e) => e.seq));
       return new Set(evs.filter((e) => e.userId !== null).map((e) => e.userId as number));

@@ -56,12 +56,28 @@ for (const dialect of DIALECTS) {
           const watcher = new ResumingClient(t.wsUrl, u.token);
           await watcher.connect();
           const { db } = t.app.store;
-          /** The user's events in (afterSeq, uptoSeq]: theirs and everyone's. */
+          /**
+           * The user's events in (afterSeq, uptoSeq]: theirs, everyone's, and the sends to listed users
+           * that list them (one row per send, user_id -1, recipients in the inbox).
+           */
           const userEvents = (afterSeq: number, uptoSeq = Number.MAX_SAFE_INTEGER) =>
             db
               .selectFrom('events')
               .select('seq')
-              .where((eb) => eb.or([eb('user_id', '=', u.id), eb('user_id', 'is', null)]))
+              .where((eb) =>
+                eb.or([
+                  eb('user_id', '=', u.id),
+                  eb('user_id', 'is', null),
+                  eb.and([
+                    eb('user_id', '=', -1),
+                    eb(
+                      'message_id',
+                      'in',
+                      eb.selectFrom('inbox').select('inbox.message_id').where('inbox.user_id', '=', u.id),
+                    ),
+                  ]),
+                ]),
+              )
               .where('seq', '>', afterSeq)
               .where('seq', '<=', uptoSeq)
               .orderBy('seq')

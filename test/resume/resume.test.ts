@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { DIALECTS, startApp, type TestApp } from '../helpers/app.ts';
 import { ResumingClient, restInbox } from '../helpers/resuming-client.ts';
 import { connect } from '../helpers/ws-client.ts';
-import { waitUntil } from '../helpers/realtime.ts';
+import { hubCaughtUp, waitUntil } from '../helpers/realtime.ts';
 
 async function send(t: TestApp, targetIds: number[], title = 'm'): Promise<number> {
   const r = await t.request<{ messageId: number }>('POST', '/api/v1/messages/send', {
@@ -33,6 +33,7 @@ for (const dialect of DIALECTS) {
       const missed: number[] = [];
       for (let i = 0; i < 20; i++) missed.push(await send(t, [u.id]));
       const before = c.events.length;
+      await hubCaughtUp(t);
       await c.connect();
       assert.deepEqual(c.connects.at(-1), { ok: true, replayed: 20 });
       assert.deepEqual(c.newMessageIds().slice(before), missed);
@@ -185,6 +186,7 @@ for (const dialect of DIALECTS) {
         token: t.adminToken,
         body: { title: 'everyone', content: 'c', targetType: 'all' },
       });
+      await hubCaughtUp(t);
       await b.connect();
       const types = b.events.slice(3).map((e) => e.type);
       assert.deepEqual(types, ['MESSAGE_READ', 'MESSAGE_DELETED', 'NEW_MESSAGE']);

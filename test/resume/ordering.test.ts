@@ -1,0 +1,188 @@
+/**
+ * Issue #13 item 4: the ordered part of a send is small and the same whatever its number of targets,
+ * commit order still equals cursor order, and resume finds a user's direct messages through the
+ * message-id floor (mfloor) even when a send drew its message id long before it was ordered.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Kysely } from 'kysely';
+import { encodeEventCursor } from '../../src/messages/cursor.ts';
+import {
+  appendEvents,
+  headSeq,
+  OrderingConflict,
+  readAfter,
+} from '../../src/messages/event-log.repository.ts';
+import { insertInboxRows } from '../../src/messages/inbox.repository.ts';
+import { insertMessage } from '../../src/messages/message.repository.ts';
+import { openStore } from '../../src/store/database.ts';
+import type { DB } from '../../src/store/schema.ts';
+import { DIALECTS, startApp, type TestApp } from '../helpers/app.ts';
+
+const WIDE = 10_000;
+
+/** Adds `n` users with ids from `first` straight into the table (a wide send needs real targets). */
+async function addUsers(db: Kysely<DB>, first: number, n: number): Promise<number[]> {
+  const ids = Array.from({ length: n }, (_, i) => first + i);
+  for (let i = 0; i < n; i += 1000)
+    await db
+      .insertInto('users')
+      .values(
+        ids.slice(i, i + 1000).map((id) => ({
+          id,
+          username: `wide-${id}`,
+          password_hash: null,
+          role: 'user' as const,
+          display_name: `W ${id}`,
+          disabled: 0,
+          created_at: 0,
+          updated_at: 0,
+        })),
+      )
+      .execute();
+  return ids;
+}
+
+const gate = () => {
+  let open!: () => void;
+  const passed = new Promise<void>((r) => (open = r));
+  return { open, passed };
+};
+
+for (const dialect of DIALECTS) {
+  describe(`${dialect}: the ordered part of a send`, () => {
+    let t: TestApp;
+    let wide: number[];
+    before(async () => {
+      t = await startApp({ dialect, env: { SKYPUSH_MAX_TARGETS: String(WIDE) } });
+      wide = await addUsers(t.app.store.db, 500_000, WIDE);
+    });
+    after(async () => t.close());
+
+    it('a 10,000-target send beside single sends: each reader only ever sees a prefix, one row for the wide send', async () => {
+      const reader = openStore(t.config.database);
+      try {
+        const head = await headSeq(reader.db);
+        const single = wide[0] as number;
+        const send = (targetIds: number[]) =>
+          t.request<{ messageId: number }>('POST', '/api/v1/messages/send', {
+            token: t.adminToken,
+            body: { title: 'w', content: 'x'.repeat(4096), targetType: 'user', targetIds },
+          });
+        const seen: number[][] = [];
+        let reading = true;
+        const poll = (async () => {
+          while (reading) {
+            seen.push((await readAfter(reader.db, head, 1000)).map((r) => Number(r.seq)));
+            await new Promise((r) => setTimeout(r, 2));
+          }
+        })();
+        let wideDone = false;
+        const wideSend = send(wide).then((r) => ((wideDone = true), r));
+        const singles: Array<{ id: number; beforeWide: boolean }> = [];
+        while (!wideDone && singles.length < 200) {
+          const r = await send([single]);
+          assert.equal(r.status, 200);
+          singles.push({ id: r.body.data.messageId, beforeWide: !wideDone });
+        }
+        const w = await wideSend;
+        assert.equal(w.status, 200);
+        reading = false;
+        await poll;
+        const final = (await readAfter(reader.db, head, 1000)).map((r) => Number(r.seq));
+        for (const s of seen) assert.deepEqual(s, final.slice(0, s.length), 'a prefix of the final log');
+        const rows = await reader.db
+          .selectFrom('events')
+          .select(['seq', 'user_id', 'message_id'])
+          .where('seq', '>', head)
+          .execute();
+        assert.equal(rows.length, singles.length + 1, 'one event per send, the wide one included');
+        if (dialect === 'postgres')
+          assert.ok(
+            singles.filter((x) => x.beforeWide).length >= 2,
+            'single sends commit while the wide send is writing its rows: no whole-transaction lock',
+          );
+      } finally {
+        await reader.close();
+      }
+    });
+
+    it('refuses an append whose message id is below the floor already ordered (OrderingConflict)', async () => {
+      const { db } = t.app.store;
+      const big = await db.transaction().execute(async (trx) => {
+        await appendEvents(trx, dialect, [{ newMessage: 1_000_000_000, to: 'all' }], Date.now());
+        return true;
+      });
+      assert.equal(big, true);
+      await assert.rejects(
+        db
+          .transaction()
+          .execute((trx) => appendEvents(trx, dialect, [{ newMessage: 999_999_999, to: 'all' }], Date.now())),
+        OrderingConflict,
+      );
+      await db.deleteFrom('events').where('message_id', '>=', 999_999_999).execute();
+    });
+  });
+}
+
+describe('postgres: a send ordered long after it drew its message id', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp({ dialect: 'postgres' });
+  });
+  after(async () => t.close());
+
+  it('is found by a resume from a cursor ordered in between (mfloor covers sends in flight)', async () => {
+    const { db } = t.app.store;
+    const u = await t.createUser('late');
+    const other = await t.createUser('other');
+    const row = (title: string) => ({
+      title,
+      content: 'c',
+      message_type: 'notice',
+      priority: 1,
+      sender_id: 1,
+      sender_name: 'Admin',
+      link_url: null,
+      target_type: 'user' as const,
+      created_at: Date.now(),
+      expires_at: null,
+    });
+    // A: draws its message id, writes its inbox row, and waits before its ordered part.
+    const aDrew = gate();
+    const aGo = gate();
+    let aId = 0;
+    const txA = t.app.store.db.transaction().execute(async (trx) => {
+      aId = await insertMessage(trx, 'postgres', row('A'));
+      await insertInboxRows(trx, aId, [u.id]);
+      aDrew.open();
+      await aGo.passed;
+      return appendEvents(trx, 'postgres', [{ newMessage: aId, to: 'recipients' }], Date.now());
+    });
+    await aDrew.passed;
+    // B: a later message id, ordered and committed first (to another user).
+    const sB = await db.transaction().execute(async (trx) => {
+      const bId = await insertMessage(trx, 'postgres', row('B'));
+      assert.ok(bId > aId);
+      await insertInboxRows(trx, bId, [other.id]);
+      return appendEvents(trx, 'postgres', [{ newMessage: bId, to: 'recipients' }], Date.now());
+    });
+    aGo.open();
+    const sA = await txA;
+    assert.ok(sA > sB, 'A is ordered after B');
+    // A client of u whose cursor is B's position must get A.
+    const log = t.app.eventLog;
+    const cursor = encodeEventCursor(await log.epoch(), sB);
+    const r = await log.startResume(u.id, cursor, sA, 100);
+    assert.ok(r.ok);
+    assert.ok(r.from.floor <= aId, `the floor at B (${r.from.floor}) covers A's id (${aId})`);
+    assert.equal(r.count, 1);
+    const page = await log.replayPage(u.id, r.from, sA, 10);
+    assert.ok(!page.expired);
+    assert.deepEqual(
+      page.events.map((e) => [e.seq, e.messageId]),
+      [[sA, aId]],
+    );
+    assert.equal((JSON.parse(page.events[0]?.dataJson ?? '{}') as { title: string }).title, 'A');
+  });
+});
