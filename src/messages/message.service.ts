@@ -39,7 +39,14 @@ export function createMessages(deps: MessagesDeps): Messages {
   const { db, now } = deps;
   const commit = createEventLogWriter(deps);
   const idempotency = createIdempotency({ db, ttlSec: deps.settings.idempotencyTtlSec, now });
-  const inbox = createInboxService({ db, commit, idempotency, limits: deps.settings, now });
+  const inbox = createInboxService({
+    db,
+    dialect: deps.dialect,
+    commit,
+    idempotency,
+    limits: deps.settings,
+    now,
+  });
   const service: MessageService = {
     ...inbox,
     async broadcast(type, data) {

@@ -5,6 +5,7 @@ import type { Store } from './database.ts';
 import * as initial from './migrations/2026-11-24-0001-initial.ts';
 import * as expiry from './migrations/2026-11-24-0002-expiry.ts';
 import * as ticketExpiry from './migrations/2026-11-30-0003-ticket-expiry.ts';
+import * as unreadCounters from './migrations/2026-11-30-0005-unread-counters.ts';
 
 /** skypush_meta key: the (expires_at, id) of the last message whose expiry was announced. */
 export const EXPIRY_CURSOR_KEY = 'expiry_announced_through';
@@ -17,7 +18,18 @@ function migrations(store: Store): Record<string, Migration> {
     },
     '2026-11-24-0002-expiry': { up: (db) => expiry.up(db), down: (db) => expiry.down(db) },
     '2026-11-30-0003-ticket-expiry': { up: (db) => ticketExpiry.up(db), down: (db) => ticketExpiry.down(db) },
+    '2026-11-30-0005-unread-counters': {
+      up: (db) => unreadCounters.up(db, store.dialect),
+      down: (db) => unreadCounters.down(db),
+    },
   };
+}
+
+/** Migrates up (or down) to the named migration and no further: builds a database as an older release left it. */
+export async function migrateTo(store: Store, name: string): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(store) };
+  const { error } = await new Migrator({ db: store.db, provider }).migrateTo(name);
+  if (error) throw error instanceof Error ? error : new Error(String(error));
 }
 
 /** Brings the schema up to date; safe to call on every start and from several nodes at once. */
