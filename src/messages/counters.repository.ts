@@ -142,7 +142,11 @@ export async function addToUser(trx: Kysely<DB>, userId: number, delta: CounterD
   await addToUserQuery(trx, { userId, direct: delta.unreadDirect, seen: delta.seenAll });
 }
 
-/** Adds the same delta to each of up to WRITE_CHUNK users, given in ascending order, locking them in that order. */
+/**
+ * Adds the same delta to each of up to WRITE_CHUNK users, given in ascending order, locking them in that
+ * order. The users exist (a send checks its targets first); on PostgreSQL one without a counter row
+ * would get one holding the delta.
+ */
 async function addToUsers(
   trx: Kysely<DB>,
   dialect: Dialect,
@@ -160,14 +164,17 @@ async function addToUsers(
       .execute();
     return;
   }
-  // An UPDATE has no ORDER BY and may visit rows in any order; a SELECT … ORDER BY … FOR UPDATE locks
-  // them in its order, and the UPDATE then changes only rows it already holds.
+  // An UPDATE has no ORDER BY and may visit rows in any order (a bitmap scan goes by page). An INSERT …
+  // SELECT … ORDER BY takes its rows in that order, and ON CONFLICT locks and updates each existing row as
+  // it comes: ascending ids. (Measured on 10,000 rows: 7.5 ms per 1,000, against 11 ms for a SELECT … FOR
+  // UPDATE in order followed by the UPDATE; a plain UPDATE is 5.8 ms.)
   await sql`
-    with locked as materialized (
-      select user_id from unread_counters where user_id = any(${pgIds(ascending)}) order by user_id for update)
-    update unread_counters
-    set unread_direct = unread_direct + ${delta.unreadDirect}, seen_all = seen_all + ${delta.seenAll}
-    where user_id in (select user_id from locked)`.execute(trx);
+    insert into unread_counters (user_id, unread_direct, seen_all)
+    select u, ${delta.unreadDirect}::integer, ${delta.seenAll}::integer
+    from unnest(${pgIds(ascending)}) as u order by u
+    on conflict (user_id) do update
+    set unread_direct = unread_counters.unread_direct + excluded.unread_direct,
+        seen_all = unread_counters.seen_all + excluded.seen_all`.execute(trx);
 }
 
 /** A bigint[] parameter (one parameter whatever the number of ids). */
