@@ -243,33 +243,6 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/**
- * Sets read_at or deleted_at for (user, messages), creating rows for send-to-all messages as needed,
- * without counting (tests build inbox states with it; the service uses changeState).
- */
-export async function upsertState(
-  trx: Kysely<DB>,
-  userId: number,
-  messageIds: readonly number[],
-  field: keyof Pick<InboxTable, 'read_at' | 'deleted_at'>,
-  t: number,
-): Promise<void> {
-  for (let i = 0; i < messageIds.length; i += 1000) {
-    await trx
-      .insertInto('inbox')
-      .values(
-        messageIds.slice(i, i + 1000).map((message_id) => ({
-          user_id: userId,
-          message_id,
-          read_at: field === 'read_at' ? t : null,
-          deleted_at: field === 'deleted_at' ? t : null,
-        })),
-      )
-      .onConflict((oc) => oc.columns(['user_id', 'message_id']).doUpdateSet({ [field]: t }))
-      .execute();
-  }
-}
-
 /** The users a send-to-all reaches: every enabled user. */
 export async function countAllRecipients(db: Kysely<DB>): Promise<number> {
   const r = await db
