@@ -2,7 +2,8 @@
  * The inbox: the seed's SendMessage / MarkAsRead / DeleteMessage with its domain rules, and the reads
  * (list, one message, unread counts). Every change is one transaction through the event log writer, so
  * it appends its durable events and wakes the hubs after commit. Rows become API types here
- * (message.mapping.ts); the SQL is in inbox.repository.ts and message.repository.ts.
+ * (message.mapping.ts); the SQL is in inbox.repository.ts, message.repository.ts and, for the unread
+ * counters every change keeps, counters.repository.ts.
  */
 import type { Kysely } from 'kysely';
 import type { InboxItem, InboxQuery, SendInput, SendResult } from '../api-types.ts';
@@ -161,7 +162,6 @@ async function list(deps: InboxDeps, userId: number, q: InboxQuery) {
   return { items, nextCursor: rows.length > limit && last ? encodePageCursor(last.id) : null };
 }
 
-type Trx = Kysely<DB>;
 type Target = { id: number; target_type: string };
 
 /**
@@ -171,7 +171,7 @@ type Target = { id: number; target_type: string };
  */
 async function changeStates(
   deps: InboxDeps,
-  trx: Trx,
+  trx: Kysely<DB>,
   userId: number,
   messages: readonly Target[],
   field: 'read_at' | 'deleted_at',
@@ -191,10 +191,10 @@ async function changeStates(
   return changing;
 }
 
-/** The one visible message, or the 404 of `visible` when its expiry has been announced meanwhile. */
+/** Changes one visible message; the same 404 as `visible` when its expiry has been announced meanwhile. */
 async function changeOne(
   deps: InboxDeps,
-  trx: Trx,
+  trx: Kysely<DB>,
   userId: number,
   m: Target,
   field: 'read_at' | 'deleted_at',
