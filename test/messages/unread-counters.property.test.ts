@@ -8,8 +8,9 @@
  * until the expiry announcer's position passes it (docs/decisions/0014-unread-counters.md); the list
  * drops it at its expiresAt.
  *
- * Seeded: the seed is printed; SKYPUSH_COUNTERS_SEED=<seed> replays a run, SKYPUSH_COUNTERS_STEPS sets
- * its length.
+ * Seeded: the seed is printed; SKYPUSH_COUNTERS_SEED=<seed> replays a run (the same operations in the
+ * same order; within a concurrent step, which statement wins a race is up to the database), and
+ * SKYPUSH_COUNTERS_STEPS sets its length.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +22,7 @@ import { FakeClock } from '../helpers/fake-clock.ts';
 import { announcedLive, recount, snapshot, type Snapshot } from './unread-recount.ts';
 
 const SEED = Number(process.env['SKYPUSH_COUNTERS_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
-const STEPS = Number(process.env['SKYPUSH_COUNTERS_STEPS'] ?? 160);
+const STEPS = Number(process.env['SKYPUSH_COUNTERS_STEPS'] ?? 300);
 
 /** mulberry32: a small seeded generator, so a failing run can be replayed. */
 function generator(seed: number) {
@@ -138,7 +139,7 @@ for (const dialect of DIALECTS) {
               : Promise.resolve(),
         },
         announce: {
-          weight: 3,
+          weight: 5,
           run: async (r) => (stats.announced += await t.app.expiry.announce(r.int(1, 200), r.int(1, 20))),
         },
         purge: { weight: 1, run: () => t.app.expiry.purgeAnnounced() },
