@@ -7,6 +7,7 @@
 import type { Kysely } from 'kysely';
 import type { Bus } from '../bus/bus.ts';
 import type { Dialect } from '../store/database.ts';
+import { retryDeadlocks } from '../store/deadlock.ts';
 import type { DB } from '../store/schema.ts';
 import { appendEvents, OrderingConflict, type NewEvent } from './event-log.repository.ts';
 
@@ -18,7 +19,10 @@ export interface Committed<T> {
   events: NewEvent[];
 }
 
-/** Runs `work` in a transaction (at time `t`) that appends its events, then wakes every hub. */
+/**
+ * Runs `work` in a transaction (at time `t`) that appends its events, then wakes every hub. A transaction
+ * PostgreSQL aborts as a deadlock victim runs again, `work` included (store/deadlock.ts).
+ */
 export type CommitWithEvents = <T>(work: (trx: Kysely<DB>, t: number) => Promise<Committed<T>>) => Promise<T>;
 
 /** Attempts of a transaction refused by the event log's ordering rule (OrderingConflict) before giving up. */
@@ -36,12 +40,14 @@ export function createEventLogWriter(deps: {
     for (let attempt = 1; ; attempt++) {
       let head = 0;
       try {
-        const result = await db.transaction().execute(async (trx) => {
-          const t = now();
-          const out = await work(trx, t);
-          head = await appendEvents(trx, dialect, out.events, t);
-          return out.result;
-        });
+        const result = await retryDeadlocks(() =>
+          db.transaction().execute(async (trx) => {
+            const t = now();
+            const out = await work(trx, t);
+            head = await appendEvents(trx, dialect, out.events, t);
+            return out.result;
+          }),
+        );
         if (head > 0) {
           // After commit. A publish failure is not the caller's failure: the hubs' periodic tail read and
           // clients' resume deliver the committed events anyway.

@@ -10,6 +10,7 @@ import { repeat } from '../repeat.ts';
 import type { Dialect } from '../store/database.ts';
 import { EXPIRY_CURSOR_KEY } from '../store/migrate.ts';
 import type { DB } from '../store/schema.ts';
+import { countExpired } from './counters.repository.ts';
 import { getMeta, getMetaLocked, setMeta } from './event-log.repository.ts';
 import type { CommitWithEvents, NewEvent } from './event-log-writer.ts';
 import { holderCount } from './inbox.repository.ts';
@@ -74,6 +75,7 @@ export function createExpiryAnnouncer(deps: {
           }
           done++;
         }
+        await countExpired(trx, dialect, expired.slice(0, done));
         const last = expired[done - 1];
         if (last) await setMeta(trx, EXPIRY_CURSOR_KEY, `${Number(last.expires_at)}:${Number(last.id)}`);
         return { result: done, events };

@@ -11,8 +11,6 @@ import { notExpired, type MessageRow } from './message.repository.ts';
 export type InboxItemRow = MessageRow & { read_at: number | null };
 export type Status = 'unread' | 'read' | 'all';
 
-const CHUNK = 5000;
-
 /** INSERT … SELECT: an unread inbox row for the message for each of the users (one id or a list) that exists. */
 function insertInboxQuery(db: Kysely<DB>, messageId: number, users: number | readonly number[]) {
   return db
@@ -144,73 +142,6 @@ export async function listInbox(db: Kysely<DB>, userId: number, q: InboxPageFilt
   return [...a, ...b].sort((x, y) => Number(y.id) - Number(x.id)).slice(0, q.limit);
 }
 
-const liveToAllCount = prepared((db, p: { now: number }) =>
-  db
-    .selectFrom('messages')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('target_type', '=', 'all')
-    .where((eb) => notExpired(eb, p.now)),
-);
-
-/**
- * Per user (one id or a list) and target type: unread direct messages, and send-to-all messages read or
- * deleted (which count against the number of live send-to-all messages).
- */
-function countAdjustmentsQuery(db: Kysely<DB>, users: number | readonly number[], now: number) {
-  return db
-    .selectFrom('inbox')
-    .innerJoin('messages', 'messages.id', 'inbox.message_id')
-    .select(['inbox.user_id', 'messages.target_type', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('inbox.user_id', Array.isArray(users) ? 'in' : '=', users)
-    .where((eb) => notExpired(eb, now))
-    .where((eb) =>
-      eb.or([
-        eb.and([
-          eb('messages.target_type', '=', 'user'),
-          eb('inbox.read_at', 'is', null),
-          eb('inbox.deleted_at', 'is', null),
-        ]),
-        eb.and([
-          eb('messages.target_type', '=', 'all'),
-          eb.or([eb('inbox.read_at', 'is not', null), eb('inbox.deleted_at', 'is not', null)]),
-        ]),
-      ]),
-    )
-    .groupBy(['inbox.user_id', 'messages.target_type']);
-}
-
-const countAdjustmentsOne = prepared((db, p: { userId: number; now: number }) =>
-  countAdjustmentsQuery(db, p.userId, p.now),
-);
-
-/**
- * Unread counts for many users in two queries per 5000 users whatever their number: the number of live
- * send-to-all messages, then per user their unread direct messages and the send-to-all messages they
- * have read or deleted.
- */
-export async function unreadCounts(
-  db: Kysely<DB>,
-  userIds: readonly number[],
-  now: number,
-): Promise<Map<number, number>> {
-  const counts = new Map<number, number>();
-  if (userIds.length === 0) return counts;
-  const total = Number((await liveToAllCount(db, { now })).rows[0]?.n ?? 0);
-  for (const id of userIds) counts.set(id, total);
-  for (let i = 0; i < userIds.length; i += CHUNK) {
-    const rows =
-      userIds.length === 1
-        ? (await countAdjustmentsOne(db, { userId: userIds[0] as number, now })).rows
-        : await countAdjustmentsQuery(db, userIds.slice(i, i + CHUNK), now).execute();
-    for (const r of rows) {
-      const uid = Number(r.user_id);
-      const n = Number(r.n);
-      counts.set(uid, (counts.get(uid) ?? 0) + (r.target_type === 'user' ? n : -n));
-    }
-  }
-  return counts;
-}
-
 /** Ids of every unread message `userId` can see (for read-all). */
 export async function unreadIds(
   db: Kysely<DB>,
@@ -240,28 +171,75 @@ export async function unreadIds(
   return { direct: direct.map((r) => Number(r.id)), toAll: toAll.map((r) => Number(r.id)) };
 }
 
-/** Sets read_at or deleted_at for (user, messages), creating rows for send-to-all messages as needed. */
-export async function upsertState(
+/**
+ * What a read or delete did to the user's unread count: direct messages that were unread (and not
+ * deleted) before it, and send-to-all messages that got their first inbox row for the user.
+ */
+export interface StateChange {
+  directWereUnread: number;
+  toAllFirstSeen: number;
+}
+
+/**
+ * Sets read_at or deleted_at for (user, messages) where it is not set yet, creating rows for send-to-all
+ * messages as needed, and says what changed. Each statement decides on the row as it is when it writes,
+ * so of two concurrent reads of one message only one reports it (the other waits, then finds it set).
+ */
+export async function changeState(
   trx: Kysely<DB>,
   userId: number,
-  messageIds: readonly number[],
+  messages: ReadonlyArray<{ id: number; target_type: string }>,
   field: keyof Pick<InboxTable, 'read_at' | 'deleted_at'>,
   t: number,
-): Promise<void> {
-  for (let i = 0; i < messageIds.length; i += 1000) {
-    await trx
-      .insertInto('inbox')
-      .values(
-        messageIds.slice(i, i + 1000).map((message_id) => ({
-          user_id: userId,
-          message_id,
-          read_at: field === 'read_at' ? t : null,
-          deleted_at: field === 'deleted_at' ? t : null,
-        })),
-      )
-      .onConflict((oc) => oc.columns(['user_id', 'message_id']).doUpdateSet({ [field]: t }))
+): Promise<StateChange> {
+  const ids = (type: string) => messages.filter((m) => m.target_type === type).map((m) => Number(m.id));
+  const change: StateChange = { directWereUnread: 0, toAllFirstSeen: 0 };
+  for (const chunk of chunks(ids('user'), 1000)) {
+    const rows = await trx
+      .updateTable('inbox')
+      .set({ [field]: t })
+      .where('user_id', '=', userId)
+      .where('message_id', 'in', chunk)
+      .where(field, 'is', null)
+      .where('deleted_at', 'is', null)
+      .returning('read_at')
       .execute();
+    // RETURNING gives the new row: read_at is t after a read, and unchanged by a delete.
+    change.directWereUnread +=
+      field === 'read_at' ? rows.length : rows.filter((r) => r.read_at === null).length;
   }
+  for (const chunk of chunks(ids('all'), 1000)) {
+    const row = (message_id: number) => ({
+      user_id: userId,
+      message_id,
+      read_at: field === 'read_at' ? t : null,
+      deleted_at: field === 'deleted_at' ? t : null,
+    });
+    const inserted = await trx
+      .insertInto('inbox')
+      .values(chunk.map(row))
+      .onConflict((oc) => oc.columns(['user_id', 'message_id']).doNothing())
+      .returning('message_id')
+      .execute();
+    change.toAllFirstSeen += inserted.length;
+    const had = new Set(inserted.map((r) => Number(r.message_id)));
+    const rest = chunk.filter((id) => !had.has(id));
+    if (rest.length > 0)
+      await trx
+        .updateTable('inbox')
+        .set({ [field]: t })
+        .where('user_id', '=', userId)
+        .where('message_id', 'in', rest)
+        .where(field, 'is', null)
+        .execute();
+  }
+  return change;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 /** The users a send-to-all reaches: every enabled user. */

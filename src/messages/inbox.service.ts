@@ -2,7 +2,8 @@
  * The inbox: the seed's SendMessage / MarkAsRead / DeleteMessage with its domain rules, and the reads
  * (list, one message, unread counts). Every change is one transaction through the event log writer, so
  * it appends its durable events and wakes the hubs after commit. Rows become API types here
- * (message.mapping.ts); the SQL is in inbox.repository.ts and message.repository.ts.
+ * (message.mapping.ts); the SQL is in inbox.repository.ts, message.repository.ts and, for the unread
+ * counters every change keeps, counters.repository.ts.
  */
 import type { Kysely } from 'kysely';
 import type { InboxItem, InboxQuery, SendInput, SendResult } from '../api-types.ts';
@@ -11,6 +12,7 @@ import { AppError, Errors } from '../errors.ts';
 import type { Dialect } from '../store/database.ts';
 import type { DB } from '../store/schema.ts';
 import { existingUserIds } from '../users/user.repository.ts';
+import * as counters from './counters.repository.ts';
 import { decodePageCursor, encodePageCursor } from './cursor.ts';
 import type { CommitWithEvents, NewEvent } from './event-log-writer.ts';
 import type { Idempotency, Remember } from './idempotency.ts';
@@ -28,6 +30,7 @@ export interface InboxLimits extends SendLimits {
 
 export interface InboxDeps {
   db: Kysely<DB>;
+  /** Counter updates lock rows on PostgreSQL (counters.repository.ts). */
   dialect: Dialect;
   commit: CommitWithEvents;
   idempotency: Idempotency;
@@ -127,6 +130,7 @@ function sendOnce(
       (await inbox.insertInboxRows(trx, messageId, targetIds)) < targetIds.length
     )
       throw await unknownTargets(trx, sender, targetIds);
+    await counters.countSend(trx, deps.dialect, { ...row, id: messageId }, targetIds, t);
     const result: SendResult = { messageId, targetType: input.targetType, recipients };
     await remember?.(trx, result, t);
     return { result, events };
@@ -157,11 +161,53 @@ async function list(deps: InboxDeps, userId: number, q: InboxQuery) {
   return { items, nextCursor: rows.length > limit && last ? encodePageCursor(last.id) : null };
 }
 
+type Target = { id: number; target_type: string };
+
+/**
+ * Sets read_at or deleted_at on the user's messages whose expiry is not announced yet, and moves the
+ * user's unread counter by what actually changed, in the caller's transaction. Returns those messages:
+ * an announced one is gone for everyone, even where this transaction's clock still showed it.
+ */
+async function changeStates(
+  deps: InboxDeps,
+  trx: Kysely<DB>,
+  userId: number,
+  messages: readonly Target[],
+  field: 'read_at' | 'deleted_at',
+  t: number,
+): Promise<Target[]> {
+  const live = await counters.liveAmong(
+    trx,
+    deps.dialect,
+    messages.map((m) => Number(m.id)),
+  );
+  const changing = messages.filter((m) => live.has(Number(m.id)));
+  const change = await inbox.changeState(trx, userId, changing, field, t);
+  await counters.addToUser(trx, userId, {
+    unreadDirect: -change.directWereUnread,
+    seenAll: change.toAllFirstSeen,
+  });
+  return changing;
+}
+
+/** Changes one visible message; the same 404 as `visible` when its expiry has been announced meanwhile. */
+async function changeOne(
+  deps: InboxDeps,
+  trx: Kysely<DB>,
+  userId: number,
+  m: Target,
+  field: 'read_at' | 'deleted_at',
+  t: number,
+) {
+  if ((await changeStates(deps, trx, userId, [m], field, t)).length === 0)
+    throw new AppError(Errors.NOT_FOUND, 'message not found');
+}
+
 function markRead(deps: InboxDeps, userId: number, messageId: number) {
   return deps.commit(async (trx, t) => {
     const m = await visible(trx, userId, messageId, t);
     if (m.read_at !== null) return { result: { messageId, readAt: iso(m.read_at) as string }, events: [] };
-    await inbox.upsertState(trx, userId, [messageId], 'read_at', t);
+    await changeOne(deps, trx, userId, m, 'read_at', t);
     const readAt = iso(t) as string;
     return {
       result: { messageId, readAt },
@@ -173,9 +219,13 @@ function markRead(deps: InboxDeps, userId: number, messageId: number) {
 function markAllRead(deps: InboxDeps, userId: number) {
   return deps.commit(async (trx, t) => {
     const { direct, toAll } = await inbox.unreadIds(trx, userId, t);
-    const ids = [...direct, ...toAll].sort((a, b) => a - b);
+    const unread = [
+      ...direct.map((id) => ({ id, target_type: 'user' })),
+      ...toAll.map((id) => ({ id, target_type: 'all' })),
+    ];
+    const changed = await changeStates(deps, trx, userId, unread, 'read_at', t);
+    const ids = changed.map((m) => Number(m.id)).sort((a, b) => a - b);
     if (ids.length === 0) return { result: { count: 0, messageIds: [] as number[] }, events: [] };
-    await inbox.upsertState(trx, userId, ids, 'read_at', t);
     return {
       result: { count: ids.length, messageIds: ids },
       events: [{ userId, type: 'MESSAGE_READ', data: { messageIds: ids, readAt: iso(t) } }],
@@ -185,8 +235,8 @@ function markAllRead(deps: InboxDeps, userId: number) {
 
 function remove(deps: InboxDeps, userId: number, messageId: number) {
   return deps.commit(async (trx, t) => {
-    await visible(trx, userId, messageId, t);
-    await inbox.upsertState(trx, userId, [messageId], 'deleted_at', t);
+    const m = await visible(trx, userId, messageId, t);
+    await changeOne(deps, trx, userId, m, 'deleted_at', t);
     return { result: { messageId }, events: [{ userId, type: 'MESSAGE_DELETED', data: { messageId } }] };
   });
 }
@@ -202,8 +252,8 @@ export function createInboxService(deps: InboxDeps): InboxService {
     },
     list: (userId, q) => list(deps, userId, q),
     get: async (userId, messageId) => toItem(await visible(db, userId, messageId, now())),
-    unreadCount: async (userId) => (await inbox.unreadCounts(db, [userId], now())).get(userId) ?? 0,
-    unreadCounts: (userIds) => inbox.unreadCounts(db, userIds, now()),
+    unreadCount: async (userId) => (await counters.unreadCounts(db, [userId])).get(userId) ?? 0,
+    unreadCounts: (userIds) => counters.unreadCounts(db, userIds),
     markRead: (userId, messageId) => markRead(deps, userId, messageId),
     markAllRead: (userId) => markAllRead(deps, userId),
     remove: (userId, messageId) => remove(deps, userId, messageId),

@@ -81,6 +81,24 @@ export interface TicketTable {
   expires_at: number;
 }
 
+/**
+ * A user's unread count in two parts that every change keeps in its own transaction (see
+ * docs/decisions/0014-unread-counters.md): count = unread_direct + inbox_totals.live_all - seen_all.
+ */
+export interface UnreadCounterTable {
+  user_id: number;
+  /** Direct messages in the user's inbox, neither read nor deleted, whose expiry is not yet announced. */
+  unread_direct: number;
+  /** Live send-to-all messages the user has read or deleted (those with an inbox row for the user). */
+  seen_all: number;
+}
+
+/** One row (id 1): send-to-all messages whose expiry has not been announced. */
+export interface InboxTotalsTable {
+  id: number;
+  live_all: number;
+}
+
 export interface DB {
   skypush_meta: MetaTable;
   users: UserTable;
@@ -89,4 +107,6 @@ export interface DB {
   events: EventTable;
   idempotency_keys: IdempotencyTable;
   ws_tickets: TicketTable;
+  unread_counters: UnreadCounterTable;
+  inbox_totals: InboxTotalsTable;
 }

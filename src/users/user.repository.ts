@@ -1,5 +1,9 @@
-/** SQL for the users table. Plain functions taking `db` (or a transaction) first. */
+/**
+ * SQL for the users table. Plain functions taking `db` (or a transaction) first. Inserting a user also
+ * gives them their unread counter row (messages/counters.repository.ts), in the same transaction.
+ */
 import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
+import { createCounterRows } from '../messages/counters.repository.ts';
 import { prepared } from '../store/prepared.ts';
 import type { DB, UserTable } from '../store/schema.ts';
 
@@ -35,8 +39,10 @@ export async function nextUserId(db: Kysely<DB>): Promise<number> {
   return Number(r?.m ?? 0) + 1;
 }
 
+/** Inserts a user and their zero unread counter (call inside a transaction). */
 export async function insertUser(db: Kysely<DB>, row: UserRow): Promise<void> {
   await db.insertInto('users').values(row).execute();
+  await createCounterRows(db, [row.id]);
 }
 
 export async function updateUser(db: Kysely<DB>, id: number, patch: Updateable<UserTable>): Promise<number> {
@@ -103,7 +109,8 @@ export async function usernameOwners(db: Kysely<DB>, names: readonly string[]): 
 
 /**
  * Inserts or updates password-less mirrored users by id. Existing password hashes and creation times
- * are kept; username, display name, role and disabled flag follow the host platform.
+ * are kept; username, display name, role and disabled flag follow the host platform. New users get a
+ * zero unread counter (call inside a transaction).
  */
 export async function upsertUsers(db: Kysely<DB>, rows: readonly UserRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += 500) {
@@ -121,4 +128,8 @@ export async function upsertUsers(db: Kysely<DB>, rows: readonly UserRow[]): Pro
       )
       .execute();
   }
+  await createCounterRows(
+    db,
+    rows.map((r) => r.id),
+  );
 }

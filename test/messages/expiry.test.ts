@@ -11,7 +11,7 @@ import {
   startExpiryAnnouncer,
   type ExpiryAnnouncer,
 } from '../../src/messages/expiry.ts';
-import { insertInboxRows, upsertState } from '../../src/messages/inbox.repository.ts';
+import { changeState, insertInboxRows } from '../../src/messages/inbox.repository.ts';
 import { insertMessage } from '../../src/messages/message.repository.ts';
 import { openMessagesFixture, type MessagesFixture } from './fixture.ts';
 
@@ -67,7 +67,7 @@ describe('expiry announcer', () => {
 
   it('skips holders who deleted the message and tells everyone once for a message to all', async () => {
     const direct = await store(100, [11, 12]);
-    await upsertState(f.db, 12, [direct], 'deleted_at', f.now());
+    await changeState(f.db, 12, [{ id: direct, target_type: 'user' }], 'deleted_at', f.now());
     const toAll = await store(200);
     f.clock.t += 200 + EXPIRY_GRACE_MS;
     assert.equal(await expiry.announce(), 2);

@@ -10,6 +10,7 @@ import { createEventLogWriter, type CommitWithEvents } from '../../src/messages/
 import { openStore, type Store } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import type { DB } from '../../src/store/schema.ts';
+import { insertUser } from '../../src/users/user.repository.ts';
 
 export interface MessagesFixture {
   store: Store;
@@ -52,19 +53,16 @@ export async function openMessagesFixture(): Promise<MessagesFixture> {
 
   async function addUser(id: number, o: { role?: 'admin' | 'user'; disabled?: boolean } = {}) {
     const role = o.role ?? 'user';
-    await db
-      .insertInto('users')
-      .values({
-        id,
-        username: `u${id}`,
-        display_name: `User ${id}`,
-        password_hash: null,
-        role,
-        disabled: o.disabled ? 1 : 0,
-        created_at: 0,
-        updated_at: 0,
-      })
-      .execute();
+    await insertUser(db, {
+      id,
+      username: `u${id}`,
+      display_name: `User ${id}`,
+      password_hash: null,
+      role,
+      disabled: o.disabled ? 1 : 0,
+      created_at: 0,
+      updated_at: 0,
+    });
     return { userId: id, role, username: `u${id}`, displayName: `User ${id}`, exp: 0 };
   }
   const admin = await addUser(1, { role: 'admin' });

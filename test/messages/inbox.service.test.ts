@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { SendInput } from '../../src/api-types.ts';
 import type { Principal } from '../../src/auth/auth.service.ts';
 import { isAppError, Errors, type AppError, type ErrorSpec } from '../../src/errors.ts';
+import { createExpiryAnnouncer, EXPIRY_GRACE_MS } from '../../src/messages/expiry.ts';
 import { createIdempotency } from '../../src/messages/idempotency.ts';
 import { createInboxService, expiryOf, type InboxService } from '../../src/messages/inbox.service.ts';
 import { openMessagesFixture, type MessagesFixture } from './fixture.ts';
@@ -192,16 +193,26 @@ describe('inbox service', () => {
       assert.deepEqual([last?.userId, last?.type], [11, 'MESSAGE_DELETED']);
     });
 
-    it('stops counting and listing a message once it has expired', async () => {
+    it('stops listing a message at its expiry, and counting it once the expiry is announced', async () => {
+      const expiry = createExpiryAnnouncer({
+        db: f.db,
+        dialect: f.store.dialect,
+        commit: f.commit,
+        now: f.now,
+      });
       const { messageId } = await inbox.send(
         f.admin,
         direct([11], { expiresAt: new Date(f.now() + 1000).toISOString() }),
       );
       assert.equal(await inbox.unreadCount(11), 1);
       f.clock.t += 1000;
-      assert.equal(await inbox.unreadCount(11), 0);
       assert.deepEqual((await inbox.list(11, {})).items, []);
       await assert.rejects(inbox.get(11, messageId), isError(Errors.NOT_FOUND));
+      await assert.rejects(inbox.markRead(11, messageId), isError(Errors.NOT_FOUND));
+      assert.equal(await inbox.unreadCount(11), 1, 'counted until the announcement');
+      f.clock.t += EXPIRY_GRACE_MS;
+      assert.equal(await expiry.announce(), 1);
+      assert.equal(await inbox.unreadCount(11), 0);
     });
   });
 });

@@ -44,8 +44,7 @@ describe('fanout: events by reference (issue #13)', () => {
 
   it('reads again when a recipient connected while the data was being read', async () => {
     const asked: number[][] = [];
-    let p!: ReturnType<typeof parts>;
-    p = parts({
+    const p: ReturnType<typeof parts> = parts({
       source: {
         messageData: async (ids) => {
           asked.push([...ids]);
