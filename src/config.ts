@@ -99,6 +99,8 @@ export interface Config {
     cleanupIntervalMs: number;
     batchSize: number;
     pollIntervalMs: number;
+    /** How often each node checks that the database's history was not replaced (messages/history-guard.ts). */
+    historyCheckIntervalMs: number;
   };
   redis: { url: string | undefined; prefix: string; presenceTtlMs: number; probeIntervalMs: number };
 }
@@ -136,6 +138,7 @@ export function loadConfig(env: Env): Config {
       cleanupIntervalMs: r.int('SKYPUSH_EVENT_CLEANUP_INTERVAL_MS', 60_000, 10, 86_400_000),
       batchSize: r.int('SKYPUSH_REPLAY_BATCH', 100, 1, 10_000),
       pollIntervalMs: r.int('SKYPUSH_EVENT_POLL_INTERVAL_MS', 1_000, 10, 60_000),
+      historyCheckIntervalMs: r.int('SKYPUSH_HISTORY_CHECK_INTERVAL_MS', 5_000, 100, 3_600_000),
     },
     redis: {
       url: redisUrl,
