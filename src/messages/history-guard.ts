@@ -36,7 +36,7 @@ export interface HistoryNode {
   epoch(): Promise<string>;
   /** The highest seq this node has seen in the log under that epoch. */
   seen(): number;
-  /** The history was replaced: carry `epoch` from now on, follow the log after `head`; returns the connections closed. */
+  /** The history was replaced: carry `epoch`, follow the log after `head`. Returns the sockets closed. */
   replaced(epoch: string, head: number): number;
 }
 
@@ -151,7 +151,8 @@ class Guard implements HistoryGuard {
   private async checkOnce(): Promise<string> {
     const node = this.node;
     const cached = node ? await node.epoch() : this.epoch;
-    // Read before the head: every seq this node saw was committed, so a head below it means the log went back.
+    // Read before the head: every seq this node saw was committed, so a head below it means the log
+    // went back.
     const seen = Math.max(this.seen, node?.seen() ?? 0);
     let epoch = await this.reconcileToken();
     const head = await everHeldHead(this.deps.db);

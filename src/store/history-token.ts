@@ -3,7 +3,8 @@
  * A restore, a point-in-time recovery or a failover copies every table (the cursor epoch in
  * skypush_meta included) but changes at least one of these parts:
  * - `system`: the cluster's system identifier (pg_control_system()): a new cluster, pg_upgrade;
- * - `database`: the current database's OID: a pg_dump/restore into a fresh database, CREATE DATABASE … TEMPLATE;
+ * - `database`: the current database's OID: a pg_dump/restore into a fresh database, a copy made with
+ *   CREATE DATABASE … TEMPLATE;
  * - `table`: skypush_meta's own OID: a dump restored over the same database (pg_restore --clean) recreates
  *   the table that holds the epoch (no migration may ever drop and recreate it);
  * - `timeline`: the timeline WAL is written on: a PITR or a standby's promotion starts a new one.
