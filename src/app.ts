@@ -21,6 +21,7 @@ import { buildHttpServer, type HttpDeps } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import { createEventLogReader, type EventLogStore } from './messages/event-log-reader.ts';
 import { startExpiryAnnouncer, type ExpiryAnnouncer } from './messages/expiry.ts';
+import { openHistoryGuard, type HistoryGuard, type HistoryNode } from './messages/history-guard.ts';
 import { createMessages, type Messages, type MessageService } from './messages/message.service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { CloseCode } from './protocol.ts';
@@ -54,6 +55,8 @@ export interface App {
   bus: Bus;
   hub: Hub;
   eventLog: EventLogStore;
+  /** Rotates the cursor epoch when the database's history is replaced (restore, PITR, failover). */
+  history: HistoryGuard;
   presence: Presence;
   users: UserService;
   auth: AuthService;
@@ -80,6 +83,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const jwtSecret = resolveJwtSecret(config);
   const store = openStore(config.database, (message) => logger.warn(message));
   await migrateToLatest(store);
+  // Before anything serves a cursor: a restored database gets a new epoch here.
+  const history = await openHistory(config, store, logger);
   const metrics = createMetrics();
   const { bus, redisBus } = await openBus(config, opts.bus, logger);
   const db = store.db;
@@ -113,6 +118,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   clusterPresence = redisBus && (await startClusterPresence(config, redisBus, hub, logger, now));
   const presence: Presence = clusterPresence ?? hub;
   await hub.start();
+  history.watch(historyNode(eventLog, hub));
 
   let shuttingDown = false;
   const isShuttingDown = () => shuttingDown;
@@ -143,6 +149,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     bus,
     hub,
     eventLog,
+    history,
     presence,
     users,
     auth,
@@ -164,6 +171,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         await stopTimers();
         await hub.closeAll(CloseCode.SERVICE_RESTART, config.realtime.shutdownDrainMs);
         await hub.stop();
+        await history.stop();
         wss.close();
         await http.close();
         await clusterPresence?.stop();
@@ -171,6 +179,32 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
         await store.close();
       })();
       return closing;
+    },
+  };
+}
+
+/** The history guard, after its start-up check (on SQLite it keeps its mark beside the database file). */
+function openHistory(config: Config, store: Store, logger: Logger): Promise<HistoryGuard> {
+  const path = config.database.sqlitePath;
+  return openHistoryGuard({
+    db: store.db,
+    dialect: store.dialect,
+    ...(store.dialect === 'sqlite' &&
+      path &&
+      path !== ':memory:' && { sqliteFile: { dataDir: config.dataDir, path } }),
+    intervalMs: config.events.historyCheckIntervalMs,
+    logger,
+  });
+}
+
+/** This node as the history guard sees it: the event log reader's epoch and the hub's tail. */
+function historyNode(eventLog: EventLogStore, hub: Hub): HistoryNode {
+  return {
+    epoch: () => eventLog.epoch(),
+    seen: () => hub.tailSeq,
+    replaced(epoch, head) {
+      eventLog.adoptEpoch(epoch);
+      return hub.historyReplaced(epoch, head);
     },
   };
 }

@@ -101,6 +101,8 @@ export interface Config {
     /** Bytes of replay held on this node at once, all connections together (replay-budget.ts). */
     replayMemoryBytes: number;
     pollIntervalMs: number;
+    /** How often each node checks that the database's history was not replaced (messages/history-guard.ts). */
+    historyCheckIntervalMs: number;
   };
   redis: { url: string | undefined; prefix: string; presenceTtlMs: number; probeIntervalMs: number };
 }
@@ -144,6 +146,7 @@ export function loadConfig(env: Env): Config {
         16 * 1024 * 1_048_576,
       ),
       pollIntervalMs: r.int('SKYPUSH_EVENT_POLL_INTERVAL_MS', 1_000, 10, 60_000),
+      historyCheckIntervalMs: r.int('SKYPUSH_HISTORY_CHECK_INTERVAL_MS', 5_000, 100, 3_600_000),
     },
     redis: {
       url: redisUrl,

@@ -1,8 +1,9 @@
 /**
  * Cursors. An event cursor names one position in one database's event log: `<epoch>.<seq>`, where the
- * epoch is random per database (so a cursor from another database is recognised) and seq is the event's
- * commit-ordered sequence number. Clients treat it as opaque. Page cursors for the inbox are separate:
- * base64url of the last message id seen.
+ * epoch is random per database (so a cursor from another database is recognised; it changes when the
+ * database's history is replaced: history-guard.ts) and seq is the event's commit-ordered sequence
+ * number. Clients treat it as opaque. Page cursors for the inbox are separate: base64url of the last
+ * message id seen.
  */
 export interface EventPosition {
   epoch: string;

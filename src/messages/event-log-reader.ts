@@ -17,6 +17,8 @@ export interface EventLogStore extends EventLogReader {
   checkCursor(cursor: string): void;
   /** Deletes events older than the retention, at most `batches` × `batchSize` rows per call. */
   prune(retentionSec: number, batches?: number, batchSize?: number): Promise<number>;
+  /** The epoch was rotated (history-guard.ts): cursors of the cached one are foreign from now on. */
+  adoptEpoch(epoch: string): void;
 }
 
 const toLogEvent = (r: log.EventRow): LogEvent => {
@@ -119,6 +121,9 @@ export function createEventLogReader(deps: {
       return { expired: false, events };
     },
     unreadCounts: deps.unreadCounts,
+    adoptEpoch(next) {
+      epoch = next;
+    },
     async prune(retentionSec, batches = 10, batchSize = 1000) {
       let total = 0;
       for (let i = 0; i < batches; i++) {

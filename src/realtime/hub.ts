@@ -120,6 +120,25 @@ export class Hub implements Presence {
     return this.registry.size;
   }
 
+  /** Where live delivery stands: every event up to this seq has been dispatched on this node. */
+  get tailSeq(): number {
+    return this.tail.tailSeq;
+  }
+
+  /**
+   * The database's history was replaced (a restore, PITR or failover; messages/history-guard.ts): cursors
+   * carry `epoch` from now on, live delivery follows the new log after `head`, and every connection is
+   * closed with 1012, so that its client resumes and gets RESYNC "foreign". Returns how many were closed.
+   */
+  historyReplaced(epoch: string, head: number): number {
+    this.epoch = epoch;
+    this.tail.restart(head);
+    const now = this.clock.monotonic();
+    const all = [...this.registry.all()];
+    for (const c of all) c.close(CloseCode.SERVICE_RESTART, now);
+    return all.length;
+  }
+
   /** Cursor of a log position in this database. */
   cursor(seq: number): string {
     return this.deps.source.cursorFor(this.epoch, seq);

@@ -47,6 +47,8 @@ export class TailReader {
   /** The log could not be read on the last try (logged once per outage, not once per poll). */
   private readFailing = false;
   private stopped = false;
+  /** Bumped by restart(): a read begun before it belongs to the replaced history. */
+  private generation = 0;
   private pollTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: TailReaderDeps) {}
@@ -64,6 +66,12 @@ export class TailReader {
       this.deps.events.pollIntervalMs,
     );
     this.pollTimer.unref();
+  }
+
+  /** The log's history was replaced (hub.historyReplaced): continue after `head` of the new one. */
+  restart(head: number): void {
+    this.seq = head;
+    this.generation++;
   }
 
   stop(): void {
@@ -94,7 +102,13 @@ export class TailReader {
       do {
         this.dirty = false;
         for (;;) {
+          const generation = this.generation;
           const events = await source.readAfter(this.seq, READ_BATCH);
+          // Restarted during the read (restart()): drop what it read; read again from the new position.
+          if (generation !== this.generation) {
+            this.dirty = true;
+            break;
+          }
           if (events.length === 0 || this.stopped) break;
           await this.deps.resolve(events);
           if (this.stopped) break;

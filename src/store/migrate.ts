@@ -46,7 +46,8 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
   const migrator = new Migrator({ db: store.db, provider });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
-  // The epoch names this database in every cursor, so a cursor from another database is recognised.
+  // The epoch names this database in every cursor, so a cursor from another database is recognised;
+  // messages/history-guard.ts rotates it when the database's history is replaced (restore, PITR, failover).
   await store.db
     .insertInto('skypush_meta')
     .values({ key: 'epoch', value: randomBytes(6).toString('hex') })
