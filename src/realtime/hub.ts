@@ -111,11 +111,6 @@ export class Hub implements Presence {
     this.sweeper.start();
   }
 
-  /** The position up to which this node has dispatched the log (the tail reader's). */
-  get tailSeq(): number {
-    return this.tail.tailSeq;
-  }
-
   get size(): number {
     return this.registry.size;
   }

@@ -112,6 +112,10 @@ export class TailReader {
           if (events.length === 0 || this.stopped) break;
           await this.deps.resolve(events);
           if (this.stopped) break;
+          if (generation !== this.generation) {
+            this.dirty = true;
+            break;
+          }
           // From here to the seq update, one synchronous step (the resume seam, resume.ts).
           const started = clock.monotonic();
           const affected = this.deps.dispatch(events);

@@ -33,6 +33,7 @@ function tail(initial: LogEvent[]) {
     metrics: createMetrics({ defaultMetrics: false }),
     logger,
     containment: new Containment(logger, clock),
+    resolve: async () => {},
     dispatch: (evs) => {
       dispatched.push(evs.map((e) => e.seq));
       return new Set();
