@@ -1,6 +1,10 @@
 /**
  * JWT issue and verify with jose: HS256 only, `exp` and `sub` required, `sub` a numeric user id. A host
  * platform holding the same secret can mint tokens with these claims and skypush accepts them.
+ *
+ * A token that verified is remembered (by its exact text) until its `exp`, so the same token on the next
+ * request or reconnect costs a map lookup instead of a signature check. Only tokens that verified are
+ * kept, at most VERIFIED_MAX, the oldest dropped first: a flood of bad tokens caches nothing.
  */
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import type { Role } from '../api-types.ts';
@@ -19,7 +23,12 @@ export interface TokenService {
   issue(userId: number, role: Role): Promise<{ token: string; expiresIn: number; exp: number }>;
   /** Throws AppError UNAUTHENTICATED / TOKEN_EXPIRED. */
   verify(token: string): Promise<TokenClaims>;
+  /** How many verified tokens are remembered now (≤ VERIFIED_MAX). */
+  remembered(): number;
 }
+
+/** Verified tokens remembered at most (about 2 MB of token text at 200 bytes each). */
+export const VERIFIED_MAX = 10_000;
 
 export function createTokenService(opts: {
   secret: string;
@@ -35,6 +44,12 @@ export function createTokenService(opts: {
     ['sign', 'verify'],
   );
   const now = opts.now ?? Date.now;
+  /** Verified tokens by their text, oldest first (a Map keeps insertion order). */
+  const verified = new Map<string, TokenClaims>();
+  const remember = (token: string, claims: TokenClaims) => {
+    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+    verified.set(token, claims);
+  };
   return {
     async issue(userId, role) {
       const iat = Math.floor(now() / 1000);
@@ -47,7 +62,15 @@ export function createTokenService(opts: {
         .sign(await key);
       return { token, expiresIn: opts.ttlSec, exp };
     },
+    remembered: () => verified.size,
     async verify(token) {
+      const known = verified.get(token);
+      if (known) {
+        // The signature was checked when it was first seen; only its expiry can have changed since.
+        if (known.exp * 1000 > now()) return { ...known };
+        verified.delete(token);
+        throw new AppError(Errors.TOKEN_EXPIRED);
+      }
       try {
         const { payload } = await jwtVerify(token, await key, {
           algorithms: ['HS256'],
@@ -60,7 +83,9 @@ export function createTokenService(opts: {
           throw new AppError(Errors.UNAUTHENTICATED, 'token subject must be a numeric user id');
         }
         const role: Role = payload['role'] === 'admin' ? 'admin' : 'user';
-        return { userId, role, exp: payload.exp as number };
+        const claims: TokenClaims = { userId, role, exp: payload.exp as number };
+        remember(token, { ...claims });
+        return claims;
       } catch (e) {
         if (e instanceof AppError) throw e;
         if (e instanceof joseErrors.JWTExpired) throw new AppError(Errors.TOKEN_EXPIRED);
