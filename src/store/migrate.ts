@@ -5,6 +5,7 @@ import type { Store } from './database.ts';
 import * as initial from './migrations/2026-11-24-0001-initial.ts';
 import * as expiry from './migrations/2026-11-24-0002-expiry.ts';
 import * as ticketExpiry from './migrations/2026-11-30-0003-ticket-expiry.ts';
+import * as pgCluster from './migrations/2026-11-30-0006-pg-cluster.ts';
 
 /** skypush_meta key: the (expires_at, id) of the last message whose expiry was announced. */
 export const EXPIRY_CURSOR_KEY = 'expiry_announced_through';
@@ -17,6 +18,10 @@ function migrations(store: Store): Record<string, Migration> {
     },
     '2026-11-24-0002-expiry': { up: (db) => expiry.up(db), down: (db) => expiry.down(db) },
     '2026-11-30-0003-ticket-expiry': { up: (db) => ticketExpiry.up(db), down: (db) => ticketExpiry.down(db) },
+    '2026-11-30-0006-pg-cluster': {
+      up: (db) => pgCluster.up(db, store.dialect),
+      down: (db) => pgCluster.down(db),
+    },
   };
 }
 
