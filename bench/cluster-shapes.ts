@@ -7,9 +7,11 @@
  * Redis"):
  *
  *   wake-up latency   sequential 1-target sends: from the HTTP request on A to NEW_MESSAGE on B (p50, p99)
- *   send throughput   32 concurrent senders of 1-target sends for 5 s: sends/s, all delivered on B
+ *   send throughput   32 concurrent senders of 1-target sends for 5 s: sends/s, all delivered on B, and
+ *                     the CPU both nodes used per send (wall-clock rates suffer from a busy machine)
  *   fan-out           one send to all USERS listed users: time until every socket on B has it (median of 5)
- *   broadcast burst   200 sends to all (`targetType: all`) as fast as 8 senders go: deliveries/s on B
+ *   broadcast burst   200 sends to all (`targetType: all`) as fast as 8 senders go: deliveries/s on B,
+ *                     and the nodes' CPU per 1,000 deliveries
  *
  * and, in this process, the bus alone (two bus instances, one database):
  *
@@ -24,6 +26,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
@@ -52,6 +55,22 @@ interface Node {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU milliseconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuMs(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after "pid (comm) ".
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
+
+/** CPU both nodes used while `work` ran. */
+async function nodesCpu<T>(nodes: Node[], work: () => Promise<T>): Promise<{ result: T; cpu: number }> {
+  const before = nodes.map((n) => cpuMs(n.proc.pid));
+  const result = await work();
+  const cpu = nodes.reduce((sum, n, i) => sum + cpuMs(n.proc.pid) - (before[i] as number), 0);
+  return { result, cpu };
+}
 
 async function adminQuery(text: string): Promise<void> {
   const c = new pg.Client({ connectionString: PG_ADMIN });
@@ -203,7 +222,7 @@ async function sendThroughput(a: Node, admin: string, clients: Clients, users: n
     }),
   );
   while (clients.received - start < sends) await sleep(5);
-  return { sendsPerSec: sends / ((performance.now() - t0) / 1000) };
+  return { sends, sendsPerSec: sends / ((performance.now() - t0) / 1000) };
 }
 
 /** One send to every user: time until every socket on B has it; median of 5. */
@@ -238,7 +257,10 @@ async function broadcastBurst(a: Node, admin: string, clients: Clients, users: n
     }),
   );
   while (clients.received - start < n * users.length) await sleep(5);
-  return { deliveriesPerSec: (n * users.length) / ((performance.now() - t0) / 1000) };
+  return {
+    deliveries: n * users.length,
+    deliveriesPerSec: (n * users.length) / ((performance.now() - t0) / 1000),
+  };
 }
 
 /**
@@ -361,9 +383,9 @@ async function runShape(shape: Shape, userCount: number) {
     await clients.open(b.wsUrl, users);
     return {
       latency: await wakeUpLatency(a, admin, clients, users),
-      throughput: await sendThroughput(a, admin, clients, users),
+      throughput: await nodesCpu([a, b], () => sendThroughput(a, admin, clients, users)),
       fanOut: await fanOut(a, admin, clients, users),
-      broadcast: await broadcastBurst(a, admin, clients, users),
+      broadcast: await nodesCpu([a, b], () => broadcastBurst(a, admin, clients, users)),
     };
   } finally {
     clients.close();
@@ -386,9 +408,11 @@ async function measure(shape: Shape, userCount: number): Promise<Figures> {
     commitsFree: bus.freeRate,
     sendP50: e2e.latency.p50,
     sendP99: e2e.latency.p99,
-    sends: e2e.throughput.sendsPerSec,
+    sends: e2e.throughput.result.sendsPerSec,
+    cpuPerSend: e2e.throughput.cpu / e2e.throughput.result.sends,
     fanOut: e2e.fanOut.median,
-    toAll: e2e.broadcast.deliveriesPerSec,
+    toAll: e2e.broadcast.result.deliveriesPerSec,
+    cpuPer1kDeliveries: (1000 * e2e.broadcast.cpu) / e2e.broadcast.result.deliveries,
   };
 }
 
@@ -416,7 +440,7 @@ async function main(): Promise<void> {
       );
     }
   console.log(
-    `\n| shape | bus wake-up p50 / p99 | commits/s with wake-up: event-log lock / no lock | send → delivery on the other node p50 / p99 | 1-target sends/s | send to ${userCount} listed users, all delivered | to-all deliveries/s |`,
+    `\n| shape | bus wake-up p50 / p99 | commits/s with wake-up: event-log lock / no lock | send → delivery on the other node p50 / p99 | 1-target sends/s (nodes' CPU per send) | send to ${userCount} listed users, all delivered | to-all deliveries/s (nodes' CPU per 1,000) |`,
   );
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const shape of shapes) {
@@ -425,8 +449,9 @@ async function main(): Promise<void> {
     console.log(
       `| ${SHAPE_NAMES[shape]} | ${m('busP50').toFixed(2)} / ${m('busP99').toFixed(2)} ms | ` +
         `${Math.round(m('commitsLocked'))} / ${Math.round(m('commitsFree'))} | ` +
-        `${m('sendP50').toFixed(1)} / ${m('sendP99').toFixed(1)} ms | ${Math.round(m('sends'))} | ` +
-        `${Math.round(m('fanOut'))} ms | ${Math.round(m('toAll'))} |`,
+        `${m('sendP50').toFixed(1)} / ${m('sendP99').toFixed(1)} ms | ` +
+        `${Math.round(m('sends'))} (${m('cpuPerSend').toFixed(2)} ms) | ${Math.round(m('fanOut'))} ms | ` +
+        `${Math.round(m('toAll'))} (${m('cpuPer1kDeliveries').toFixed(1)} ms) |`,
     );
   }
 }
