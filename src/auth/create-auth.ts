@@ -1,8 +1,7 @@
 /**
  * Authentication's parts, wired from the configuration: the password hasher (bounded queue), tokens,
  * the login guard (per node, or shared through the cluster's Redis or, without Redis, its PostgreSQL),
- * the user service and the auth
- * service. createApp calls this once; tests reach each part through the App.
+ * the user service and the auth service. createApp calls this once; tests reach each part through the App.
  */
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
