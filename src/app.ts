@@ -11,9 +11,11 @@ import { createAuth } from './auth/create-auth.ts';
 import type { Kdf, PasswordHasher } from './auth/password.ts';
 import { resolveJwtSecret } from './auth/secret.ts';
 import type { TokenService } from './auth/tokens.ts';
+import { pruneLoginFailures } from './auth/login-guard.pg.ts';
 import { pruneTickets } from './auth/ticket.repository.ts';
 import type { Bus } from './bus/bus.ts';
 import { createMemoryBus } from './bus/memory-bus.ts';
+import { PgBus } from './bus/pg-bus.ts';
 import { RedisBus } from './bus/redis-bus.ts';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -26,7 +28,8 @@ import { createMessages, type Messages, type MessageService } from './messages/m
 import { createMetrics, type Metrics } from './metrics.ts';
 import { CloseCode } from './protocol.ts';
 import { Hub } from './realtime/hub.ts';
-import type { Presence } from './realtime/presence.ts';
+import { PgPresence, prunePresence } from './realtime/pg-presence.ts';
+import type { ClusterPresence, Presence } from './realtime/presence.ts';
 import { RedisPresence } from './realtime/redis-presence.ts';
 import { attachWebSocket } from './realtime/upgrade.ts';
 import { openStore, type Store } from './store/database.ts';
@@ -86,24 +89,34 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   // Before anything serves a cursor: a restored database gets a new epoch here.
   const history = await openHistory(config, store, logger);
   const metrics = createMetrics();
-  const { bus, redisBus } = await openBus(config, opts.bus, logger);
   const db = store.db;
+  const { bus, redisBus, pgBus } = await openBus(config, opts.bus, db, logger);
 
   const { hasher, tokens, users, auth } = createAuth(config, {
     db,
     bus,
     redis: redisBus?.publisher,
+    lockoutInDatabase: pgBus !== undefined,
     jwtSecret,
     logger,
     now,
     ...(opts.kdf && { kdf: opts.kdf }),
   });
   const { dialect } = store;
-  const parts = createMessages({ db, dialect, bus, nodeId: config.nodeId, settings: config.messages, now });
+  const parts = createMessages({
+    db,
+    dialect,
+    bus,
+    nodeId: config.nodeId,
+    settings: config.messages,
+    now,
+    // Without Redis the committing transaction wakes the hubs itself (NOTIFY is delivered at commit).
+    ...(pgBus && { inTransaction: pgBus.wakeInTransaction }),
+  });
   const { service: messages, expiry } = parts;
   const eventLog = createEventLogReader({ db, unreadCounts: messages.unreadCounts, now });
   // Assigned once the hub exists; the hub reports presence changes to it from then on.
-  let clusterPresence: RedisPresence | undefined = undefined;
+  let clusterPresence: ClusterPresence | undefined = undefined;
   const hub = new Hub({
     source: eventLog,
     bus,
@@ -115,7 +128,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     onPresenceChange: (userId, online) => clusterPresence?.changed(userId, online),
     disabledAmong: users.disabledAmong,
   });
-  clusterPresence = redisBus && (await startClusterPresence(config, redisBus, hub, logger, now));
+  clusterPresence = await startClusterPresence(config, { redisBus, pgBus, db, hub, logger, now });
   const presence: Presence = clusterPresence ?? hub;
   await hub.start();
   history.watch(historyNode(eventLog, hub));
@@ -138,7 +151,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     checkCursor: eventLog.checkCursor,
     now,
   });
-  const stopTimers = startTimers(config, { db, now, logger, eventLog, messages: parts });
+  const stopTimers = startTimers(config, { db, dialect, now, logger, eventLog, messages: parts });
 
   let closing: Promise<void> | undefined;
   return {
@@ -209,24 +222,41 @@ function historyNode(eventLog: EventLogStore, hub: Hub): HistoryNode {
   };
 }
 
-/** The given bus; else the Redis bus when one is configured (connected before use); else the in-process one. */
+/**
+ * The given bus; else the Redis bus when one is configured; else, on PostgreSQL, the PostgreSQL bus
+ * (LISTEN/NOTIFY); else the in-process one. A network bus is connected before use.
+ */
 async function openBus(
   config: Config,
   given: Bus | undefined,
+  db: Kysely<DB>,
   logger: Logger,
-): Promise<{ bus: Bus; redisBus: RedisBus | undefined }> {
-  const redisBus =
-    given === undefined && config.redis.url !== undefined
-      ? new RedisBus({
-          url: config.redis.url,
-          prefix: config.redis.prefix,
-          nodeId: config.nodeId,
-          probeIntervalMs: config.redis.probeIntervalMs,
-          logger,
-        })
-      : undefined;
-  if (redisBus) await redisBus.ready();
-  return { bus: given ?? redisBus ?? createMemoryBus(), redisBus };
+): Promise<{ bus: Bus; redisBus?: RedisBus; pgBus?: PgBus }> {
+  if (given) return { bus: given };
+  const { redis, database } = config;
+  if (redis.url !== undefined) {
+    const redisBus = new RedisBus({
+      url: redis.url,
+      prefix: redis.prefix,
+      nodeId: config.nodeId,
+      probeIntervalMs: redis.probeIntervalMs,
+      logger,
+    });
+    await redisBus.ready();
+    return { bus: redisBus, redisBus };
+  }
+  if (database.kind !== 'postgres') return { bus: createMemoryBus() };
+  const pgBus = new PgBus({
+    listenUrl: database.listenUrl ?? database.url,
+    db,
+    prefix: redis.prefix,
+    nodeId: config.nodeId,
+    probeIntervalMs: redis.probeIntervalMs,
+    connectTimeoutMs: database.connectTimeoutMs,
+    logger,
+  });
+  await pgBus.start();
+  return { bus: pgBus, pgBus };
 }
 
 /**
@@ -236,15 +266,31 @@ async function openBus(
  */
 function startTimers(
   config: Config,
-  deps: { db: Kysely<DB>; now: () => number; logger: Logger; eventLog: EventLogStore; messages: Messages },
+  deps: {
+    db: Kysely<DB>;
+    dialect: Store['dialect'];
+    now: () => number;
+    logger: Logger;
+    eventLog: EventLogStore;
+    messages: Messages;
+  },
 ): () => Promise<void> {
   const { db, now, logger, eventLog, messages } = deps;
+  // The PostgreSQL-only cluster's rows (also left over from a time without Redis: pruned either way).
+  const clusterTasks =
+    deps.dialect === 'postgres'
+      ? [
+          { name: 'presence leases', run: () => prunePresence(db) },
+          { name: 'login failures', run: () => pruneLoginFailures(db) },
+        ]
+      : [];
   const stopHousekeeping = startHousekeeping({
     tasks: [
       { name: 'events', run: () => eventLog.prune(config.events.retentionSec) },
       { name: 'idempotency keys', run: () => messages.idempotency.prune() },
       { name: 'tickets', run: () => pruneTickets(db, now()) },
       { name: 'expired messages', run: () => messages.expiry.purgeAnnounced() },
+      ...clusterTasks,
     ],
     intervalMs: config.events.cleanupIntervalMs,
     logger,
@@ -260,23 +306,28 @@ function startTimers(
   };
 }
 
-/** With a Redis bus, presence is the cluster's (each node publishes its local users); else the hub's own. */
+/**
+ * With a cluster bus, presence is the cluster's (each node records its local users in Redis, or in
+ * PostgreSQL when that is the bus); else undefined: the hub's own.
+ */
 async function startClusterPresence(
   config: Config,
-  redisBus: RedisBus,
-  hub: Hub,
-  logger: Logger,
-  now: () => number,
-): Promise<RedisPresence> {
-  const presence = new RedisPresence({
-    redis: redisBus.publisher,
-    prefix: config.redis.prefix,
-    nodeId: config.nodeId,
-    ttlMs: config.redis.presenceTtlMs,
-    logger,
-    localUserIds: () => hub.localUserIds(),
-    now,
-  });
+  deps: { redisBus?: RedisBus; pgBus?: PgBus; db: Kysely<DB>; hub: Hub; logger: Logger; now: () => number },
+): Promise<ClusterPresence | undefined> {
+  const { redisBus, hub, logger } = deps;
+  const common = { nodeId: config.nodeId, ttlMs: config.redis.presenceTtlMs, logger };
+  let presence: RedisPresence | PgPresence;
+  if (redisBus) {
+    presence = new RedisPresence({
+      ...common,
+      redis: redisBus.publisher,
+      prefix: config.redis.prefix,
+      localUserIds: () => hub.localUserIds(),
+      now: deps.now,
+    });
+  } else if (deps.pgBus) {
+    presence = new PgPresence({ ...common, db: deps.db, local: hub });
+  } else return undefined;
   await presence.start();
   return presence;
 }

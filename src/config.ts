@@ -31,6 +31,11 @@ export interface DatabaseConfig {
   /** SQLite: how long a write waits (asynchronously) for another process's write lock; default 5000. */
   sqliteLockTimeoutMs?: number;
   connectTimeoutMs: number;
+  /**
+   * PostgreSQL without Redis: where the bus's LISTEN connection goes, when not to `url` (a pooler in
+   * transaction mode, such as PgBouncer's, cannot hold a LISTEN). Never logged.
+   */
+  listenUrl?: string;
 }
 
 export interface Config {
@@ -160,8 +165,14 @@ export function loadConfig(env: Env): Config {
 }
 
 function readDatabase(r: Reader, db: DatabaseUrl): DatabaseConfig {
+  const listenUrl = r.raw('SKYPUSH_DB_LISTEN_URL');
+  if (listenUrl !== undefined && !/^postgres(ql)?:\/\//.test(listenUrl)) {
+    // Never echo the value: it may hold a password.
+    r.problems.push('SKYPUSH_DB_LISTEN_URL: expected postgres://…');
+  }
   return {
     ...db,
+    ...(listenUrl !== undefined && { listenUrl }),
     poolSize: r.int('SKYPUSH_DB_POOL_SIZE', 10, 1, 1000),
     statementTimeoutMs: r.int('SKYPUSH_DB_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
     connectTimeoutMs: r.int('SKYPUSH_DB_CONNECT_TIMEOUT_MS', 3_000, 100, 600_000),

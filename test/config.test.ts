@@ -50,6 +50,15 @@ describe('configuration', () => {
     assert.equal(pg.database.kind, 'postgres');
   });
 
+  it('reads SKYPUSH_DB_LISTEN_URL (PostgreSQL alone) and refuses anything but postgres:// without echoing it', () => {
+    const secret = { SKYPUSH_JWT_SECRET: 'x'.repeat(40), SKYPUSH_DATABASE_URL: 'postgres://pooler:6432/s' };
+    assert.equal(loadConfig(secret).database.listenUrl, undefined);
+    const direct = loadConfig({ ...secret, SKYPUSH_DB_LISTEN_URL: 'postgres://db:5432/s' });
+    assert.equal(direct.database.listenUrl, 'postgres://db:5432/s');
+    const found = problems({ ...secret, SKYPUSH_DB_LISTEN_URL: 'redis://u:hunter2-secret@db' });
+    assert.deepEqual(found, ['SKYPUSH_DB_LISTEN_URL: expected postgres://…']);
+  });
+
   it('reads SKYPUSH_TRUST_PROXY as a switch or as the proxies to believe', () => {
     assert.equal(loadConfig({}).http.trustProxy, false);
     assert.equal(loadConfig({ SKYPUSH_TRUST_PROXY: 'true' }).http.trustProxy, true);

@@ -1,7 +1,7 @@
 /**
  * Authentication's parts, wired from the configuration: the password hasher (bounded queue), tokens,
- * the login guard (per node, or shared through the cluster's Redis), the user service and the auth
- * service. createApp calls this once; tests reach each part through the App.
+ * the login guard (per node, or shared through the cluster's Redis or, without Redis, its PostgreSQL),
+ * the user service and the auth service. createApp calls this once; tests reach each part through the App.
  */
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
@@ -12,6 +12,7 @@ import type { DB } from '../store/schema.ts';
 import { createUserService, type UserService } from '../users/user.service.ts';
 import { createAuthService, type AuthService } from './auth.service.ts';
 import { createLoginGuard } from './login-guard.ts';
+import { createPgLoginGuard } from './login-guard.pg.ts';
 import { createSharedLoginGuard } from './login-guard.redis.ts';
 import { createPasswordHasher, type Kdf, type PasswordHasher } from './password.ts';
 import { createTokenService, type TokenService } from './tokens.ts';
@@ -30,6 +31,8 @@ export function createAuth(
     bus: Bus;
     /** The cluster's Redis: the lockout is counted there when present. */
     redis: Redis | undefined;
+    /** A cluster on PostgreSQL alone: the lockout is counted in the database (`db`). */
+    lockoutInDatabase?: boolean;
     jwtSecret: string;
     logger: Logger;
     now: () => number;
@@ -54,7 +57,9 @@ export function createAuth(
         prefix: config.redis.prefix,
         logger: deps.logger,
       })
-    : createLoginGuard(lockout);
+    : deps.lockoutInDatabase
+      ? createPgLoginGuard({ ...lockout, db, logger: deps.logger })
+      : createLoginGuard(lockout);
   const auth = createAuthService({
     db,
     users,

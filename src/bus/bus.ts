@@ -6,12 +6,15 @@
  */
 
 export type BusMessage =
-  /** New events were committed; the log's head is at least `head`. */
+  /** New events were committed; the log's head is at least `head` (WAKE_ANY: not known, read on). */
   | { type: 'events'; origin: string; head: number }
   /** A user was disabled: every node closes that user's sockets. */
   | { type: 'user-disabled'; origin: string; userId: number }
   /** A node checks its own subscription is alive by publishing to itself. */
   | { type: 'probe'; origin: string; id: string };
+
+/** The head of an `events` wake-up sent before the sender knew it (inside the committing transaction). */
+export const WAKE_ANY = Number.MAX_SAFE_INTEGER;
 
 export type BusHandler = (msg: BusMessage) => void;
 

@@ -27,6 +27,8 @@ export interface MessagesDeps {
   /** Config.messages: target and size limits, retention, the idempotency key lifetime. */
   settings: InboxLimits & { idempotencyTtlSec: number };
   now: () => number;
+  /** The event log writer's wake-up from inside the transaction (PostgreSQL without Redis). */
+  inTransaction?: (trx: Kysely<DB>, head: number) => Promise<void>;
 }
 
 export interface Messages {

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { systemClock } from '../clock.ts';
 import { AppError, Errors } from '../errors.ts';
-import type { Presence } from './presence.ts';
+import type { ClusterPresence } from './presence.ts';
 
 export interface RedisPresenceOptions {
   redis: Redis;
@@ -21,7 +21,7 @@ export interface RedisPresenceOptions {
   now?: () => number;
 }
 
-export class RedisPresence implements Presence {
+export class RedisPresence implements ClusterPresence {
   private readonly key: string;
   private readonly nodesKey: string;
   private timer: NodeJS.Timeout | undefined;

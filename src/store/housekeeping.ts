@@ -1,7 +1,8 @@
 /**
  * Housekeeping: on one timer, each task deletes a bounded batch of rows past their lifetime (old events,
- * forgotten idempotency keys, expired tickets, announced expired messages), so no round blocks for long.
- * The tasks come from the parts that own the rows; this module only runs them.
+ * forgotten idempotency keys, expired tickets, announced expired messages; on PostgreSQL also dead
+ * nodes' presence and login-failure rows with nothing live), so no round blocks for long. The tasks come
+ * from the parts that own the rows (app.ts lists them); this module only runs them.
  */
 import { messageOf } from '../logger.ts';
 import { repeat } from '../repeat.ts';

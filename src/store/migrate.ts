@@ -7,6 +7,7 @@ import * as expiry from './migrations/2026-11-24-0002-expiry.ts';
 import * as ticketExpiry from './migrations/2026-11-30-0003-ticket-expiry.ts';
 import * as eventsByReference from './migrations/2026-11-30-0004-events-by-reference.ts';
 import * as unreadCounters from './migrations/2026-11-30-0005-unread-counters.ts';
+import * as pgCluster from './migrations/2026-11-30-0006-pg-cluster.ts';
 
 /** skypush_meta key: the (expires_at, id) of the last message whose expiry was announced. */
 export const EXPIRY_CURSOR_KEY = 'expiry_announced_through';
@@ -26,6 +27,10 @@ function migrations(store: Store): Record<string, Migration> {
     '2026-11-30-0005-unread-counters': {
       up: (db) => unreadCounters.up(db, store.dialect),
       down: (db) => unreadCounters.down(db),
+    },
+    '2026-11-30-0006-pg-cluster': {
+      up: (db) => pgCluster.up(db, store.dialect),
+      down: (db) => pgCluster.down(db),
     },
   };
 }

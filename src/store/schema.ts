@@ -99,6 +99,36 @@ export interface InboxTotalsTable {
   live_all: number;
 }
 
+/**
+ * A node's presence lease (PostgreSQL-only clusters): its users count as online until `expires_at`
+ * (database time). A node that dies stops renewing; housekeeping deletes the row and, by cascade, its users.
+ */
+export interface PresenceNodeTable {
+  node_id: string;
+  expires_at: number;
+}
+
+/** A user holding at least one connection on a node (realtime/pg-presence.ts). */
+export interface PresenceUserTable {
+  user_id: number;
+  node_id: string;
+}
+
+/**
+ * The shared login lockout of a PostgreSQL-only cluster, per (account, client address) pair
+ * (auth/login-guard.pg.ts). Times are database time, unix ms.
+ */
+export interface LoginFailureTable {
+  /** SHA-256 of the pair: no username or address in clear. */
+  pair_hash: string;
+  failures: number;
+  /** Failures are forgotten after this (a day after the last one). */
+  failures_until: number;
+  locked_until: number;
+  /** Attempts in flight: JSON object, attempt id → deadline; at most the failure limit of them. */
+  attempts: string;
+}
+
 export interface DB {
   skypush_meta: MetaTable;
   users: UserTable;
@@ -109,4 +139,7 @@ export interface DB {
   ws_tickets: TicketTable;
   unread_counters: UnreadCounterTable;
   inbox_totals: InboxTotalsTable;
+  presence_nodes: PresenceNodeTable;
+  presence_users: PresenceUserTable;
+  login_failures: LoginFailureTable;
 }

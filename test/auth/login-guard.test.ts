@@ -1,21 +1,31 @@
 /**
- * The lockout counter on a fake clock: one node's map, and the Redis-shared one against real Redis (the
- * HTTP behaviour is in test/http/auth.test.ts and test/http/login-flood.test.ts, the cluster in test/cluster/).
+ * The lockout counter on a fake clock: one node's map, and the shared ones against real Redis and real
+ * PostgreSQL (the HTTP behaviour is in test/http/auth.test.ts and test/http/login-flood.test.ts, the
+ * cluster in test/cluster/).
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { after, describe, it } from 'node:test';
+import { createHash, randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import pino from 'pino';
+import { createPgLoginGuard, pruneLoginFailures } from '../../src/auth/login-guard.pg.ts';
 import {
   FAILURE_MEMORY_MS,
   IN_FLIGHT_RETRY_SEC,
   createLoginGuard,
+  pairKey,
   type LoginAttempt,
   type LoginGuard,
 } from '../../src/auth/login-guard.ts';
 import { createSharedLoginGuard } from '../../src/auth/login-guard.redis.ts';
-import { REDIS_URL } from '../helpers/app.ts';
+import { openStore, type Store } from '../../src/store/database.ts';
+import { migrateToLatest } from '../../src/store/migrate.ts';
+import { REDIS_URL, createPgDatabase } from '../helpers/app.ts';
+import { freePort } from '../helpers/node-process.ts';
+
+/** The key a pair's row has in PostgreSQL. */
+const pairHash = (u: string, ip: string) => createHash('sha256').update(pairKey(u, ip)).digest('hex');
 
 /** One whole failed attempt. */
 async function fail(guard: LoginGuard, u: string, ip: string): Promise<void> {
@@ -163,5 +173,114 @@ describe('shared login guard (real Redis)', () => {
       keys.every((k) => !k.includes('wen') && !k.includes('10.8.0.1')),
       'keys name no one',
     );
+  });
+});
+
+describe('shared login guard (real PostgreSQL)', () => {
+  let store: Store;
+  let drop: () => Promise<void>;
+  const logger = pino({ level: 'silent' });
+  const make = (o: { maxFailures?: number; lockoutSec?: number } = {}) =>
+    createPgLoginGuard({ maxFailures: 3, lockoutSec: 60, ...o, db: store.db, logger });
+  const rows = () => store.db.selectFrom('login_failures').selectAll().execute();
+
+  before(async () => {
+    const db = await createPgDatabase();
+    drop = db.drop;
+    store = openStore({
+      url: db.url,
+      kind: 'postgres',
+      poolSize: 4,
+      statementTimeoutMs: 5000,
+      connectTimeoutMs: 1000,
+    });
+    await migrateToLatest(store);
+  });
+  after(async () => {
+    await store.close();
+    await drop();
+  });
+
+  inFlightSuite('postgres', () => make());
+
+  it('counts in-flight attempts across nodes: two guards together admit maxFailures; rows name no one', async () => {
+    const [a, b] = [make(), make()];
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).begin('wen', '10.8.0.1')),
+    );
+    assert.equal(results.filter((r) => r.admitted).length, 3);
+    const all = JSON.stringify(await rows());
+    assert.ok(!all.includes('wen') && !all.includes('10.8.0.1'), all);
+  });
+
+  it('locks across nodes for the lockout, then starts a new count', async () => {
+    const [a, b] = [make({ lockoutSec: 1 }), make({ lockoutSec: 1 })];
+    await fail(a, 'lee', '10.7.0.1');
+    await fail(b, 'lee', '10.7.0.1');
+    await fail(a, 'lee', '10.7.0.1');
+    assert.equal(await retryAfter(b, 'lee', '10.7.0.1'), 1, 'locked on the node that saw one failure');
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal(await retryAfter(b, 'lee', '10.7.0.1'), 0, 'the lock ran out');
+    await fail(b, 'lee', '10.7.0.1');
+    assert.equal(await retryAfter(a, 'lee', '10.7.0.1'), 0, 'one failure after a lockout does not re-lock');
+  });
+
+  it('forgets failures past their memory and attempts past their deadline (a node that died mid-check)', async () => {
+    const [dead, guard] = [make(), make()];
+    await fail(dead, 'kim', '10.6.0.1');
+    await fail(dead, 'kim', '10.6.0.1');
+    await admitted(dead, 'kim', '10.6.0.1'); // never ended: its node died
+    assert.equal((await guard.begin('kim', '10.6.0.1')).admitted, false, 'another node sees all three');
+    // Move the pair's clock forward: the failures' memory and the attempt's deadline are behind us.
+    await sql`update login_failures set failures_until = 0,
+      attempts = (select jsonb_object_agg(key, 0) from jsonb_each(attempts))
+      where pair_hash = ${pairHash('kim', '10.6.0.1')}`.execute(store.db);
+    for (let i = 0; i < 3; i++) await admitted(guard, 'kim', '10.6.0.1');
+  });
+
+  it('housekeeping deletes pairs that hold nothing live, and keeps the rest', async () => {
+    const guard = make();
+    await fail(guard, 'old', '10.5.0.1');
+    await fail(guard, 'live', '10.5.0.1');
+    await admitted(guard, 'inflight', '10.5.0.1');
+    await (await admitted(guard, 'done', '10.5.0.1')).end('success');
+    for (let i = 0; i < 3; i++) await fail(guard, 'locked', '10.5.0.1');
+    await sql`update login_failures set failures_until = 0 where pair_hash = ${pairHash('old', '10.5.0.1')}`.execute(
+      store.db,
+    );
+    const kept = async () => new Set((await rows()).map((r) => r.pair_hash));
+    const before = await kept();
+    await pruneLoginFailures(store.db);
+    const after = await kept();
+    for (const u of ['old', 'done']) {
+      assert.ok(before.has(pairHash(u, '10.5.0.1')), `${u} was there`);
+      assert.ok(!after.has(pairHash(u, '10.5.0.1')), `${u} was pruned`);
+    }
+    for (const u of ['live', 'inflight', 'locked'])
+      assert.ok(after.has(pairHash(u, '10.5.0.1')), `${u} kept`);
+  });
+
+  it('counts on this node alone while the database does not answer', async () => {
+    const away = openStore({
+      url: `postgres://postgres@127.0.0.1:${await freePort()}/none`,
+      kind: 'postgres',
+      poolSize: 1,
+      statementTimeoutMs: 1000,
+      connectTimeoutMs: 300,
+    });
+    const lines: string[] = [];
+    const guard = createPgLoginGuard({
+      maxFailures: 3,
+      lockoutSec: 60,
+      db: away.db,
+      logger: pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) }),
+    });
+    try {
+      for (let i = 0; i < 3; i++) await fail(guard, 'solo', '10.4.0.1');
+      assert.ok((await retryAfter(guard, 'solo', '10.4.0.1')) > 50, 'locked by this node’s own count');
+      assert.equal(lines.filter((l) => l.includes('counts on this node only')).length, 1, 'logged once');
+    } finally {
+      await away.close();
+    }
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Infrastructure failures: a private redis-server killed and restarted mid-traffic, a pub/sub
- * connection killed by Redis, and PostgreSQL cut off behind a TCP proxy. Nothing committed is lost;
+ * connection killed by Redis, PostgreSQL cut off behind a TCP proxy, a user disabled mid-handshake (with
+ * and without Redis), and, without Redis, a node's LISTEN connection cut off. Nothing committed is lost;
  * requests fail fast with 503 while the database is away and recover without a restart.
  */
 import assert from 'node:assert/strict';
@@ -339,7 +340,25 @@ describe('PostgreSQL cut off behind a proxy', () => {
   });
 });
 
-describe('a user disabled while their socket is being authenticated', () => {
+/** The two shapes of cluster, as the environment both nodes share (`direct`: the database, not proxied). */
+const SHAPES: Array<{ name: string; env: (direct: string) => Record<string, string> }> = [
+  {
+    name: 'PostgreSQL + Redis',
+    env: () => ({
+      SKYPUSH_REDIS_URL: REDIS_URL,
+      SKYPUSH_REDIS_PREFIX: `race-${randomBytes(4).toString('hex')}:`,
+    }),
+  },
+  // The wake-ups' LISTEN connection goes to the database directly: only the pool's answers are held.
+  { name: 'PostgreSQL alone', env: (direct) => ({ SKYPUSH_DB_LISTEN_URL: direct }) },
+];
+
+for (const shape of SHAPES)
+  describe(`a user disabled while their socket is being authenticated (${shape.name})`, () => {
+    disabledWhileAuthenticating(shape.env);
+  });
+
+function disabledWhileAuthenticating(shapeEnv: (direct: string) => Record<string, string>): void {
   let a: TestApp;
   let b: TestApp;
   let proxy: TcpProxy;
@@ -349,16 +368,13 @@ describe('a user disabled while their socket is being authenticated', () => {
     const db = await proxiedPgDatabase();
     proxy = db.proxy;
     dropDb = db.drop;
-    const redis = {
-      SKYPUSH_REDIS_URL: REDIS_URL,
-      SKYPUSH_REDIS_PREFIX: `race-${randomBytes(4).toString('hex')}:`,
-    };
+    const shared = shapeEnv(db.url);
     // Two nodes of one cluster: A reads the database through the proxy, B directly.
-    b = await startApp({ env: { SKYPUSH_DATABASE_URL: db.url, ...redis } });
+    b = await startApp({ env: { SKYPUSH_DATABASE_URL: db.url, ...shared } });
     // A polls the log rarely: while answers are held, a poll would take the pool's warm connection and
     // the user-row read would wait for a new one instead of reaching the database at once.
     a = await startApp({
-      env: { SKYPUSH_DATABASE_URL: db.viaProxy, SKYPUSH_EVENT_POLL_INTERVAL_MS: '60000', ...redis },
+      env: { SKYPUSH_DATABASE_URL: db.viaProxy, SKYPUSH_EVENT_POLL_INTERVAL_MS: '60000', ...shared },
     });
   });
   after(async () => {
@@ -381,7 +397,7 @@ describe('a user disabled while their socket is being authenticated', () => {
       body: { disabled: true },
     });
     assert.equal(patch.status, 200);
-    await sleep(300); // A hears user-disabled through Redis while the socket is still authenticating
+    await sleep(300); // A hears user-disabled (Redis, or its direct LISTEN) while the socket authenticates
     proxy.release();
     const sock = await pending;
     const closed = await closedWithin(sock, 3000);
@@ -391,5 +407,64 @@ describe('a user disabled while their socket is being authenticated', () => {
       'the socket is closed, not left open until its token expires',
     );
     assert.ok(!sock.frames.some((f) => f.type === 'CONNECTED'), 'and never went live');
+  });
+}
+
+describe('PostgreSQL alone: a node’s LISTEN connection cut off', () => {
+  let a: TestApp;
+  let b: TestApp;
+  let proxy: TcpProxy;
+  let dropDb: () => Promise<void>;
+
+  before(async () => {
+    const db = await proxiedPgDatabase();
+    proxy = db.proxy;
+    dropDb = db.drop;
+    // Both nodes use the database directly; only B's wake-ups come through the proxy.
+    a = await startApp({ env: { SKYPUSH_DATABASE_URL: db.url } });
+    b = await startApp({
+      env: {
+        SKYPUSH_DATABASE_URL: db.url,
+        SKYPUSH_DB_LISTEN_URL: db.viaProxy,
+        SKYPUSH_EVENT_POLL_INTERVAL_MS: '300',
+      },
+    });
+  });
+  after(async () => {
+    await a.close().catch(() => {});
+    await b.close().catch(() => {});
+    await proxy.cut();
+    await dropDb();
+  });
+
+  it('delivers by the poll meanwhile, and closes a user disabled meanwhile once the connection is back', async () => {
+    const u = await a.createUser('cut-listen');
+    const onA = await connect(a.wsUrl, { token: u.token });
+    const onB = await connect(b.wsUrl, { token: u.token });
+    await Promise.all([onA, onB].map((s) => s.waitFor((f) => f.type === 'UNREAD_COUNT')));
+
+    await proxy.cut();
+    const sent = await a.request<{ messageId: number }>('POST', '/api/v1/messages/send', {
+      token: a.adminToken,
+      body: { title: 'while cut', content: 'c', targetType: 'user', targetIds: [u.id] },
+    });
+    await onB.waitFor((f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === sent.body.data.messageId);
+    const patch = await a.request('PATCH', `/api/v1/users/${u.id}`, {
+      token: a.adminToken,
+      body: { disabled: true },
+    });
+    assert.equal(patch.status, 200);
+    assert.equal((await closedWithin(onA, 1000))?.code, CloseCode.USER_DISABLED.code, 'closed on A at once');
+    await sleep(300);
+    assert.equal(onB.ws.readyState, onB.ws.OPEN, 'B could not hear it');
+
+    await proxy.open();
+    const closed = await closedWithin(onB, 5000);
+    assert.equal(closed?.code, CloseCode.USER_DISABLED.code, 'B asks the store once it listens again');
+    await waitUntil(
+      () => b.logs.join('').includes('closed sockets of users disabled during a bus gap'),
+      3000,
+    );
+    assert.match(b.logs.join(''), /postgres bus reconnected/);
   });
 });
