@@ -118,6 +118,10 @@ function openPostgres(cfg: DatabaseConfig): Store {
   });
   // An idle client that loses its server emits 'error' on the pool; without a listener that is fatal.
   pool.on('error', () => {});
+  // So does a client checked out but between two queries (a transaction awaiting its next statement):
+  // the pool listens only to idle clients. The statement that follows fails, and the pool drops the
+  // client when it is released (it is no longer queryable).
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
