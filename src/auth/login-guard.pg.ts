@@ -24,6 +24,8 @@ import {
   type AttemptOutcome,
   type LoginGuard,
   type LoginGuardOptions,
+  viaSharedStore,
+  type SharedStore,
 } from './login-guard.ts';
 
 /** Anything a Kysely raw query runs on: the store's Kysely (a structural type). */
@@ -49,39 +51,18 @@ export interface PgLoginGuardOptions extends LoginGuardOptions {
   logger: Logger;
 }
 
-/** One shared guard: its options, this node's own guard, and whether the database was last seen away. */
+/** One shared guard: its options, this node's own guard, and its store (whether it was last seen away). */
 interface Shared {
   opts: PgLoginGuardOptions;
   local: LoginGuard;
-  away: boolean;
+  store: SharedStore;
 }
 
 const pairHash = (u: string, ip: string) => createHash('sha256').update(pairKey(u, ip)).digest('hex');
 
-/** Runs one database call; undefined (logged once per outage) when it fails or takes too long. */
-async function shared<T>(g: Shared, op: () => Promise<T>): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const r = await Promise.race([
-      op(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer in ${DB_TIMEOUT_MS} ms`)), DB_TIMEOUT_MS);
-      }),
-    ]);
-    if (g.away) g.opts.logger.info('login lockout shared through PostgreSQL again');
-    g.away = false;
-    return r;
-  } catch (err) {
-    if (!g.away)
-      g.opts.logger.warn(
-        { err: { message: (err as Error).message } },
-        'postgres unreachable: login lockout counts on this node only until it is back',
-      );
-    g.away = true;
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
+/** Runs one call to PostgreSQL; undefined (logged once per outage) when it fails or takes too long. */
+function shared<T>(g: Shared, op: () => Promise<T>): Promise<T | undefined> {
+  return viaSharedStore(g.store, op);
 }
 
 /** Adds the attempt to the pair unless it is locked or at its limit; true when admitted. */
@@ -163,7 +144,13 @@ async function begin(g: Shared, u: string, ip: string): Promise<Admission> {
  * attempt is also counted by this node's own guard, which answers alone while the database is away.
  */
 export function createPgLoginGuard(opts: PgLoginGuardOptions): LoginGuard {
-  const g: Shared = { opts, local: createLoginGuard(opts), away: false };
+  const store: SharedStore = {
+    name: 'PostgreSQL',
+    timeoutMs: DB_TIMEOUT_MS,
+    logger: opts.logger,
+    away: false,
+  };
+  const g: Shared = { opts, local: createLoginGuard(opts), store };
   return { begin: (u, ip) => begin(g, u, ip) };
 }
 

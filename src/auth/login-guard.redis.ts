@@ -15,6 +15,8 @@ import {
   type AttemptOutcome,
   type LoginGuard,
   type LoginGuardOptions,
+  viaSharedStore,
+  type SharedStore,
 } from './login-guard.ts';
 
 /**
@@ -60,11 +62,11 @@ export interface SharedLoginGuardOptions extends LoginGuardOptions {
   logger: Logger;
 }
 
-/** One shared guard: its options, this node's own guard, and whether Redis was last seen away. */
+/** One shared guard: its options, this node's own guard, and its store (whether it was last seen away). */
 interface Shared {
   opts: SharedLoginGuardOptions;
   local: LoginGuard;
-  away: boolean;
+  store: SharedStore;
 }
 
 type PairKeys = readonly [string, string, string];
@@ -75,30 +77,9 @@ function pairKeys(prefix: string, u: string, ip: string): PairKeys {
   return [`${base}:n`, `${base}:lock`, `${base}:p`] as const;
 }
 
-/** Runs one Redis call; undefined (logged once per outage) when it fails or takes too long. */
-async function shared<T>(g: Shared, op: () => Promise<T>): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const r = await Promise.race([
-      op(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer in ${REDIS_TIMEOUT_MS} ms`)), REDIS_TIMEOUT_MS);
-      }),
-    ]);
-    if (g.away) g.opts.logger.info('login lockout shared through Redis again');
-    g.away = false;
-    return r;
-  } catch (err) {
-    if (!g.away)
-      g.opts.logger.warn(
-        { err: { message: (err as Error).message } },
-        'redis unreachable: login lockout counts on this node only until it is back',
-      );
-    g.away = true;
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
+/** Runs one call to Redis; undefined (logged once per outage) when it fails or takes too long. */
+function shared<T>(g: Shared, op: () => Promise<T>): Promise<T | undefined> {
+  return viaSharedStore(g.store, op);
 }
 
 function settle(g: Shared, k: PairKeys, id: string, outcome: AttemptOutcome) {
@@ -137,6 +118,7 @@ async function begin(g: Shared, u: string, ip: string): Promise<Admission> {
  * guard, which answers alone while Redis is unreachable.
  */
 export function createSharedLoginGuard(opts: SharedLoginGuardOptions): LoginGuard {
-  const g: Shared = { opts, local: createLoginGuard(opts), away: false };
+  const store: SharedStore = { name: 'Redis', timeoutMs: REDIS_TIMEOUT_MS, logger: opts.logger, away: false };
+  const g: Shared = { opts, local: createLoginGuard(opts), store };
   return { begin: (u, ip) => begin(g, u, ip) };
 }

@@ -119,3 +119,41 @@ export function createLoginGuard(opts: LoginGuardOptions): LoginGuard {
     },
   };
 }
+
+/** A guard's shared store (Redis or PostgreSQL) as the shared guards reach it, and whether it is away. */
+export interface SharedStore {
+  /** Named in the log lines: 'Redis' or 'PostgreSQL'. */
+  name: string;
+  timeoutMs: number;
+  logger: { info(msg: string): void; warn(obj: object, msg: string): void };
+  away: boolean;
+}
+
+/**
+ * Runs one call to the shared store; undefined (logged once per outage) when it fails or takes longer
+ * than its timeout: the node then counts on its own until the store is back.
+ */
+export async function viaSharedStore<T>(store: SharedStore, op: () => Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const r = await Promise.race([
+      op(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${store.timeoutMs} ms`)), store.timeoutMs);
+      }),
+    ]);
+    if (store.away) store.logger.info(`login lockout shared through ${store.name} again`);
+    store.away = false;
+    return r;
+  } catch (err) {
+    if (!store.away)
+      store.logger.warn(
+        { err: { message: (err as Error).message } },
+        `${store.name.toLowerCase()} unreachable: login lockout counts on this node only until it is back`,
+      );
+    store.away = true;
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
