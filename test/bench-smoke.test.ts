@@ -138,14 +138,15 @@ describe("bench: issue #13's storage scenarios run end to end (tiny sizes)", () 
           assert.equal(metricOf(results, 'wide-send', `online recipients missed ${at}`), 0, at);
         }
       assert.ok(metricOf(results, 'wide-send', 'WAL bytes per recipient (postgres, 4 KB content)') > 0);
-      for (const state of ['empty', 'full']) {
-        assert.equal(
-          metricOf(results, 'toall-full', `clients missing a frame, ${state} inboxes (sqlite)`),
-          0,
-        );
-        assert.ok(metricOf(results, 'toall-full', `server CPU, ${state} inboxes (sqlite)`) > 0);
-      }
+      for (const dialect of ['sqlite', 'postgres'])
+        for (const state of ['empty', 'full']) {
+          const at = `${state} inboxes (${dialect})`;
+          assert.equal(metricOf(results, 'toall-full', `clients missing a frame, ${at}`), 0, at);
+          assert.equal(metricOf(results, 'toall-full', `clients dropped, ${at}`), 0, at);
+          assert.ok(metricOf(results, 'toall-full', `server CPU, ${at}`) > 0, at);
+        }
       assert.ok(metricOf(results, 'toall-full', 'full / empty, server CPU (sqlite)') > 0);
+      assert.ok(metricOf(results, 'toall-full', 'full / empty, server + PostgreSQL CPU (postgres)') > 0);
     },
   );
 

@@ -105,7 +105,7 @@ const QUICK_STORAGE: StoragePlan = {
 /** Tiny sizes for test/bench-smoke.test.ts: every path runs, on both dialects where there are two. */
 const SMOKE_STORAGE: StoragePlan = {
   wideSend: { recipients: 50, connected: 10, contentSizes: [400, 4_096], dialects: ['sqlite', 'postgres'] },
-  toallFull: { users: 50, messagesPerUser: 20, dialects: ['sqlite'] },
+  toallFull: { users: 50, messagesPerUser: 20, dialects: ['sqlite', 'postgres'] },
   backlogStorm: { clients: 50, messages: 10, contentLength: 4_096 },
   pgContention: { nodes: 2, senders: 4, wideTargets: 50, wideEvery: 4, warmupMs: 200, durationMs: 1_000 },
 };
