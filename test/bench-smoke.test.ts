@@ -132,11 +132,12 @@ describe("bench: issue #13's storage scenarios run end to end (tiny sizes)", () 
       for (const dialect of ['sqlite', 'postgres'])
         for (const size of ['400 B', '4 KB']) {
           const at = `(${dialect}, ${size} content)`;
-          // A send of n messages writes at least its n inbox rows: the database grew.
-          assert.ok(metricOf(results, 'wide-send', `DB bytes per recipient ${at}`) > 0, at);
+          // At 50 recipients a send may fit in pages the database already had: growth ≥ 0, not > 0.
+          assert.ok(metricOf(results, 'wide-send', `DB bytes per recipient ${at}`) >= 0, at);
           assert.ok(metricOf(results, 'wide-send', `server CPU per recipient ${at}`) > 0, at);
           assert.equal(metricOf(results, 'wide-send', `online recipients missed ${at}`), 0, at);
         }
+      // The WAL always grows with a commit, whatever the pages.
       assert.ok(metricOf(results, 'wide-send', 'WAL bytes per recipient (postgres, 4 KB content)') > 0);
       for (const dialect of ['sqlite', 'postgres'])
         for (const state of ['empty', 'full']) {

@@ -143,8 +143,9 @@ function recordGrowth(
   const a = perSize.get(small) ?? [];
   const b = perSize.get(large) ?? [];
   const metric = `bytes per recipient, ${sizeLabel(large)} / ${sizeLabel(small)} content (${dialect})`;
+  // At tiny sizes a small send may fit in pages the database already had (growth 0): no ratio then.
   for (let i = 0; i < Math.min(a.length, b.length); i++)
-    out.add('wide-send', metric, '×', (b[i] as number) / (a[i] as number));
+    if ((a[i] as number) > 0) out.add('wide-send', metric, '×', (b[i] as number) / (a[i] as number));
   progress(
     `wide-send ${dialect}: ${sizeLabel(large)} / ${sizeLabel(small)} = ${fmt(median(b) / median(a), 1)}×`,
   );
