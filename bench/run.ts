@@ -7,6 +7,9 @@
  *                                     bench/results/latest.json and the results block of docs/BENCHMARKS.md
  *   npm run bench -- --quick          reduced set, under 2 minutes
  *   npm run bench -- --json           also write bench/results/latest.json (any run)
+ *   npm run bench -- --scenarios wide-send,toall-full,backlog-storm,pg-contention
+ *                                     issue #13's storage scenarios only (skypush against itself; sizes from
+ *                                     the preset: full by default, reduced with --quick, tiny with --smoke)
  *   options: --n 2000,10000  --reps 3  --systems skypush,ws  --scenarios broadcast,idle
  *            --out FILE  --md FILE  --dist (run dist/src/main.js)  --cpu-prof (profile each scenario's window inside the
  *            server: bench/results/profiles/*.cpuprofile; read them with bench/profile.ts)
@@ -29,15 +32,21 @@ import {
 import { ROOT } from './lib/rpc.ts';
 import { runCell } from './scenarios/cell.ts';
 import { startDriver } from './scenarios/context.ts';
+import { runBacklogStorm } from './scenarios/backlog-storm.ts';
 import { multinodeBlocker, runMultinode } from './scenarios/multinode.ts';
+import { runPgContention } from './scenarios/pg-contention.ts';
 import {
   PRESETS,
   SCENARIOS,
+  isCellScenario,
   scenariosFor,
   type Plan,
   type Sample,
   type ScenarioName,
 } from './scenarios/plan.ts';
+import { runStorageScenarios } from './scenarios/storage.ts';
+import { runToallFull } from './scenarios/toall-full.ts';
+import { runWideSend } from './scenarios/wide-send.ts';
 import type { SystemName } from './systems/system.ts';
 
 const SYSTEMS: SystemName[] = ['skypush', 'ws', 'ws-cork', 'socketio'];
@@ -121,7 +130,10 @@ async function main(): Promise<void> {
   console.log(
     `skypush bench — ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, fd limit ${m.fdLimit}`,
   );
-  console.log(`n = ${plan.ns.join(', ')}; ${plan.reps} repetition(s); systems: ${plan.systems.join(', ')}`);
+  const sizes = plan.scenarios.some(isCellScenario) ? `n = ${plan.ns.join(', ')}; ` : '';
+  console.log(
+    `${sizes}${plan.reps} repetition(s); systems: ${plan.systems.join(', ')}; ${plan.scenarios.join(', ')}`,
+  );
   if (m.loadAverage > 0.5)
     console.log(
       `note: load average ${m.loadAverage} at start; other work on this machine skews wall-clock figures`,
@@ -130,12 +142,13 @@ async function main(): Promise<void> {
 
   const samples: Sample[] = [];
   const skipped: Results['skipped'] = [];
+  const notes: Results['notes'] = [];
   const driver = startDriver();
   try {
     for (let rep = 1; rep <= plan.reps; rep++) {
       for (const n of plan.ns) {
         for (const system of plan.systems) {
-          if (scenariosFor(system, plan).filter((s) => s !== 'multinode').length === 0) continue;
+          if (scenariosFor(system, plan).filter(isCellScenario).length === 0) continue;
           process.stderr.write(`[rep ${rep}/${plan.reps}] ${system} n=${n}\n`);
           try {
             samples.push(...(await runCell({ plan, system, n, driver })));
@@ -160,6 +173,17 @@ async function main(): Promise<void> {
         }
       }
     }
+    if (plan.systems.includes('skypush')) {
+      const storage = await runStorageScenarios(plan, driver, {
+        'wide-send': runWideSend,
+        'toall-full': runToallFull,
+        'backlog-storm': runBacklogStorm,
+        'pg-contention': runPgContention,
+      });
+      samples.push(...storage.samples);
+      skipped.push(...storage.skipped);
+      notes.push(...storage.notes);
+    }
   } finally {
     await driver.stop();
   }
@@ -168,11 +192,11 @@ async function main(): Promise<void> {
   const targets = checkTargets(runs);
   const rows = tableRows(runs);
   console.log(renderText(rows));
-  for (const s of skipped) console.log(`\n${s.scenario}: ${s.reason}`);
-  console.log(`\nTargets (issue #7; ratios from this run):\n${renderTargets(targets)}`);
+  for (const s of [...skipped, ...notes]) console.log(`\n${s.scenario}: ${s.reason}`);
+  console.log(`\nTargets (issues #7 and #13; ratios from this run):\n${renderTargets(targets)}`);
   console.log(`\n${((Date.now() - started) / 1000).toFixed(0)} s`);
 
-  const results: Results = { machine: m, runs, skipped, targets };
+  const results: Results = { machine: m, runs, skipped, notes, targets };
   if (json) {
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
@@ -195,7 +219,7 @@ async function writeResultsBlock(results: Results, rows: string[][], date: Date)
   const to = text.indexOf(END);
   if (from < 0 || to < from) throw new Error(`${DOCS}: results markers not found`);
   const m = results.machine;
-  const skipped = results.skipped.map((s) => `\n${s.scenario}: ${s.reason}`).join('');
+  const skipped = [...results.skipped, ...results.notes].map((s) => `\n${s.scenario}: ${s.reason}`).join('');
   const block = [
     BEGIN,
     '',
@@ -204,7 +228,7 @@ async function writeResultsBlock(results: Results, rows: string[][], date: Date)
     '',
     renderMarkdown(rows),
     skipped,
-    '### Targets (from issue #7)',
+    '### Targets (from issues #7 and #13)',
     '',
     '```',
     renderTargets(results.targets),

@@ -4,6 +4,8 @@
  * (so latency includes any queueing before the request left: no coordinated omission). The client finds
  * the marker with Buffer#indexOf and reads the digits byte by byte.
  */
+import { randomBytes } from 'node:crypto';
+
 export type MarkerKind = 'b' | 's' | 'u' | 'r';
 export const MARKER_KINDS: readonly MarkerKind[] = ['b', 's', 'u', 'r'];
 
@@ -11,10 +13,32 @@ const PREFIX = Buffer.from('~bm');
 const TILDE = 0x7e;
 const COLON = 0x3a;
 
+/**
+ * What pads a marker to the content length: 'x' repeated, or 'random' base64url characters — content
+ * that does not compress, so PostgreSQL's TOAST compression cannot hide what a row really costs (and no
+ * JSON escaping, no '~').
+ */
+export type Filler = 'x' | 'random';
+
 /** Message content: the marker padded with filler to `length` characters (the frame is ~length + 110 B). */
-export function markerContent(kind: MarkerKind, id: number, sentUs: number, length: number): string {
+export function markerContent(
+  kind: MarkerKind,
+  id: number,
+  sentUs: number,
+  length: number,
+  filler: Filler = 'x',
+): string {
   const m = `~bm${kind}${id}:${Math.round(sentUs)}~`;
-  return m.length >= length ? m : m + 'x'.repeat(length - m.length);
+  if (m.length >= length) return m;
+  const pad = length - m.length;
+  return (
+    m +
+    (filler === 'x'
+      ? 'x'.repeat(pad)
+      : randomBytes(Math.ceil((pad * 3) / 4) + 3)
+          .toString('base64url')
+          .slice(0, pad))
+  );
 }
 
 export interface FoundMarker {

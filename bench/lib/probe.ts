@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import { nowUs } from './clock.ts';
 import { serveRpc } from './rpc.ts';
@@ -15,6 +16,8 @@ export interface ServerStats {
   /** The kernel's share of cpuUs (syscalls: socket writes, file I/O). */
   systemUs: number;
   rss: number;
+  /** The process's peak RSS so far (bytes): the kernel's high-water mark, so no peak between reads is missed. */
+  maxRss: number;
   heapUsed: number;
   external: number;
   arrayBuffers: number;
@@ -28,6 +31,7 @@ function stats(): ServerStats {
     cpuUs: c.user + c.system,
     systemUs: c.system,
     rss: m.rss,
+    maxRss: process.resourceUsage().maxRSS * 1024,
     heapUsed: m.heapUsed,
     external: m.external,
     arrayBuffers: m.arrayBuffers,
@@ -37,6 +41,8 @@ function stats(): ServerStats {
 
 const gc = (globalThis as { gc?: () => void }).gc;
 let session: Session | undefined;
+/** Started on the first loopDelay call only, so servers that are never asked pay nothing. */
+let loop: IntervalHistogram | undefined;
 
 serveRpc({
   stats: () => stats(),
@@ -46,6 +52,20 @@ serveRpc({
     await new Promise((r) => setImmediate(r));
     gc?.();
     return stats();
+  },
+  /**
+   * The longest event-loop stall (ms) since the previous call that reset it: how long the server could
+   * not answer anyone (a long synchronous query, a huge JSON). The first call starts the monitor.
+   */
+  loopDelay(a: { reset?: boolean } | undefined) {
+    if (!loop) {
+      loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
+      return 0;
+    }
+    const ms = loop.max / 1e6;
+    if (a?.reset) loop.reset();
+    return ms;
   },
   /** Writes a heap snapshot (for finding what each connection retains); returns its path. */
   heapSnapshot: (a: { path: string }) => writeHeapSnapshot(a.path),

@@ -19,8 +19,10 @@ export interface RunRow extends Summary {
 export interface Results {
   machine: Machine;
   runs: RunRow[];
-  /** Scenarios that did not run, and why. */
+  /** Scenarios that did not run (or only in part), and why. */
   skipped: Array<{ scenario: ScenarioName; reason: string }>;
+  /** How a scenario ran, where its figures alone do not say (for example the settings it used). */
+  notes: Array<{ scenario: ScenarioName; reason: string }>;
   targets: TargetCheck[];
 }
 
@@ -165,6 +167,51 @@ export function checkTargets(runs: readonly RunRow[]): TargetCheck[] {
     measured: held ? `${num(held.min)}` : 'not measured',
     pass: held ? held.min >= 50_000 : null,
   });
+  return [...out, ...storageTargets(runs)];
+}
+
+/** Issue #13's targets, for the storage scenarios this run measured (none are listed when not run). */
+export function storageTargets(runs: readonly RunRow[]): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const of = (scenario: ScenarioName, re: RegExp) =>
+    runs.filter((r) => r.scenario === scenario && r.system === 'skypush' && re.test(r.metric));
+  for (const dialect of ['sqlite', 'postgres']) {
+    const sizes = of('wide-send', new RegExp(`^DB bytes per recipient \\(${dialect}, `));
+    if (sizes.length === 0) continue;
+    const worst = Math.max(...sizes.map((r) => r.median));
+    out.push({
+      target: `wide send: ≤ 150 DB bytes per recipient at every content size (${dialect}, n=${sizes[0]?.n})`,
+      measured: `${num(worst)} B at worst`,
+      pass: worst <= 150,
+    });
+  }
+  for (const r of of('toall-full', /^full \/ empty, .*CPU/))
+    out.push({
+      target: `send-to-all, full inboxes ≤ 1.2× empty: ${r.metric.replace(/^full \/ empty, /, '')} (n=${r.n})`,
+      measured: `${num(r.median)}×`,
+      pass: r.median <= 1.2,
+    });
+  const rss = of('backlog-storm', /^peak RSS growth/)[0];
+  const once = of('backlog-storm', /^clients with every message exactly once$/)[0];
+  if (rss)
+    out.push({
+      target: `backlog storm: peak RSS growth ≤ 256 MB (n=${rss.n})`,
+      measured: `${num(rss.median)} MB`,
+      pass: rss.median <= 256,
+    });
+  if (once)
+    out.push({
+      target: `backlog storm: every client gets every missed message exactly once (n=${once.n})`,
+      measured: `${num(once.min)} of ${once.n}`,
+      pass: once.min === once.n,
+    });
+  const p99 = of('pg-contention', /^1-target send latency p99$/)[0];
+  if (p99)
+    out.push({
+      target: `PostgreSQL contention: 1-target send p99 ≤ 50 ms (${p99.n} senders, 2 nodes)`,
+      measured: `${num(p99.median)} ms`,
+      pass: p99.median <= 50,
+    });
   return out;
 }
 

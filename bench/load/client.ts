@@ -5,15 +5,19 @@
  */
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { nowUs, waitUntil } from '../lib/clock.ts';
+import { nowUs, sleep, waitUntil } from '../lib/clock.ts';
 import { Histogram } from '../lib/histogram.ts';
 import { MARKER_KINDS, findMarker, type FoundMarker, type MarkerKind } from '../lib/marker.ts';
 import { serveRpc } from '../lib/rpc.ts';
 import { SIO, lastCursor, urlFor } from './protocol.ts';
+import { Tally } from './tally.ts';
 import type { ClientSnapshot, ClientTarget, ConnectArgs, ReconnectArgs } from './types.ts';
 
 const MAX_CONNECTIONS = 10_000;
 const UNREAD_INITIAL = 0x55; // 'U'
+/** A frame longer than this keeps only its tail for the cursor (a replay batch is hundreds of KB). */
+const KEEP_WHOLE_FRAME = 4096;
+const CURSOR_TAIL = 512;
 
 class Conn {
   ws: WebSocket | undefined;
@@ -26,6 +30,7 @@ class Conn {
   token: string | undefined;
   closing = false;
   constructor(
+    readonly index: number,
     readonly userId: number,
     readonly address: string,
   ) {}
@@ -44,7 +49,14 @@ let frames = 0;
 let bytes = 0;
 let unexpectedCloses = 0;
 let failedConnects = 0;
+/** Why connections failed, by error code or message (at most FAILURE_KINDS kinds kept). */
+let failures: Record<string, number> = {};
+const FAILURE_KINDS = 20;
 let lastReadyUs = 0;
+/** skypush UNREAD_COUNT frames since the last reset, and when the last one arrived. */
+let unread = { count: 0, lastUs: 0 };
+/** Per-connection exactly-once check of one marker kind, when a scenario asked for it. */
+let tally: Tally | undefined;
 const found: FoundMarker = { kind: 0, id: 0, sentUs: 0, next: 0 };
 const KIND_BY_CODE = new Map(MARKER_KINDS.map((k) => [k.charCodeAt(0), k]));
 
@@ -59,7 +71,7 @@ function markReady(c: Conn): void {
 }
 
 /** Counts the markers in a frame; returns whether a replay marker was among them. */
-function countMarkers(buf: Buffer): boolean {
+function countMarkers(c: Conn, buf: Buffer): boolean {
   let replay = false;
   let t = 0;
   for (let m = findMarker(buf, 0, found); m; m = findMarker(buf, m.next, found)) {
@@ -70,6 +82,7 @@ function countMarkers(buf: Buffer): boolean {
     k.count++;
     k.lastUs = t;
     k.hist.record(t - m.sentUs);
+    if (tally?.kind === kind) tally.record(c.index, m.id, t);
     if (kind === 'r') replay = true;
   }
   return replay;
@@ -82,16 +95,23 @@ function onMessage(c: Conn, buf: Buffer): void {
   if (proto === 'sio') {
     const head = buf[0];
     if (head === SIO.MESSAGE) {
-      if (buf[1] === SIO.EVENT) countMarkers(buf);
+      if (buf[1] === SIO.EVENT) countMarkers(c, buf);
       else if (buf[1] === SIO.CONNECT) markReady(c);
     } else if (head === SIO.PING) c.ws?.send('3');
     else if (head === SIO.OPEN) c.ws?.send('40');
     return;
   }
-  const replay = countMarkers(buf);
+  const replay = countMarkers(c, buf);
   if (proto === 'skypush') {
-    // Every skypush frame but UNREAD_COUNT ({"type":"U…) carries a cursor: keep the frame, parse it later.
-    if (buf[9] !== UNREAD_INITIAL) c.cursorFrame = buf;
+    // Every skypush frame but UNREAD_COUNT ({"type":"U…) carries a cursor: keep the frame, parse it later
+    // (a long one only by its tail, where the cursor is, so a thousand replay batches are not retained).
+    if (buf[9] !== UNREAD_INITIAL)
+      c.cursorFrame =
+        buf.length <= KEEP_WHOLE_FRAME ? buf : Buffer.from(buf.subarray(buf.length - CURSOR_TAIL));
+    else {
+      unread.count++;
+      unread.lastUs = nowUs();
+    }
     if (!c.awaitReplay || replay) markReady(c);
   }
 }
@@ -133,7 +153,11 @@ function connectOne(c: Conn, t: ClientTarget, since: string | undefined, timeout
       onMessage(c, data);
       if (c.ready) settle();
     });
-    ws.on('error', () => {});
+    ws.on('error', (e: NodeJS.ErrnoException) => {
+      const kind = e.code ?? e.message.slice(0, 60);
+      if (Object.hasOwn(failures, kind) || Object.keys(failures).length < FAILURE_KINDS)
+        failures[kind] = (failures[kind] ?? 0) + 1;
+    });
     ws.on('close', () => {
       if (c.ws !== ws) return;
       if (!c.closing && c.open) unexpectedCloses++;
@@ -177,10 +201,12 @@ function snapshot(): ClientSnapshot {
     ready: conns.reduce((n, x) => n + (x.ready ? 1 : 0), 0),
     unexpectedCloses,
     failedConnects,
+    failures: { ...failures },
     frames,
     bytes,
     cpuUs: c.user + c.system,
     lastReadyUs,
+    unread: { ...unread },
     kinds: { b: k(kinds.b), s: k(kinds.s), u: k(kinds.u), r: k(kinds.r) },
   };
 }
@@ -190,7 +216,7 @@ serveRpc({
     if (a.users.length > MAX_CONNECTIONS)
       throw new Error(`at most ${MAX_CONNECTIONS} connections per process`);
     target = a.target;
-    conns = a.users.map((u, i) => new Conn(u, a.addresses[i % a.addresses.length] as string));
+    conns = a.users.map((u, i) => new Conn(i, u, a.addresses[i % a.addresses.length] as string));
     if (a.target.proto === 'skypush') await mintTokens(a.target.secret ?? '');
     const started = nowUs();
     await eachBounded(conns, a.concurrency, (c) => connectOne(c, a.target, undefined, a.timeoutMs));
@@ -202,12 +228,23 @@ serveRpc({
     for (const c of down) c.awaitReplay = a.expectReplay;
     const since = (c: Conn) => (a.resume && c.cursorFrame ? lastCursor(c.cursorFrame) : undefined);
     await eachBounded(down, a.concurrency, (c) => connectOne(c, t, since(c), a.timeoutMs));
+    // As a real client would: try again after a random pause, from the cursor it holds by then.
+    const deadline = Date.now() + (a.retryForMs ?? 0);
+    for (let left = down.filter((c) => !c.ready); left.length > 0 && Date.now() < deadline;) {
+      await sleep(200 + Math.random() * 800);
+      await eachBounded(left, a.concurrency, (c) => connectOne(c, t, since(c), a.timeoutMs));
+      left = left.filter((c) => !c.ready);
+    }
     for (const c of conns) c.awaitReplay = false;
     return snapshot();
   },
-  /** Waits until `count` markers of `kind` arrived since the last reset (or the timeout passed). */
-  async waitKind(a: { kind: MarkerKind; count: number; timeoutMs: number }) {
-    await waitUntil(() => kinds[a.kind].count >= a.count, a.timeoutMs, 5);
+  /**
+   * Waits until `count` markers of `kind` (and `unread` UNREAD_COUNT frames, if given) arrived since the
+   * last reset, or the timeout passed.
+   */
+  async waitKind(a: { kind: MarkerKind; count: number; unread?: number; timeoutMs: number }) {
+    const enough = () => kinds[a.kind].count >= a.count && unread.count >= (a.unread ?? 0);
+    await waitUntil(enough, a.timeoutMs, 5);
     return snapshot();
   },
   /** Waits until no connection is open (after the server went away). */
@@ -217,13 +254,27 @@ serveRpc({
   },
   reset() {
     kinds = freshKinds();
+    unread = { count: 0, lastUs: 0 };
     frames = 0;
     bytes = 0;
     unexpectedCloses = 0;
     failedConnects = 0;
+    failures = {};
     return snapshot();
   },
   snapshot,
+  /** Starts counting, per connection, each id 0 … ids−1 of `kind` (replacing any earlier tally). */
+  startTally(a: { kind: MarkerKind; ids: number }) {
+    tally = new Tally(a.kind, a.ids, conns.length);
+    return true;
+  },
+  /** Waits until every connection has every id of the tally (or the timeout), then reports. */
+  async waitTally(a: { timeoutMs: number }) {
+    const t = tally;
+    if (!t) throw new Error('no tally started');
+    await waitUntil(() => t.done, a.timeoutMs, 5);
+    return t.report();
+  },
   /** Closes every connection from this side (expected closes). */
   async closeAll(a: { timeoutMs: number }) {
     for (const c of conns) {

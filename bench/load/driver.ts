@@ -1,14 +1,16 @@
 /**
  * The sender process: issues the HTTP requests that make the system under test deliver — one at a time
- * (broadcast bursts) or as an open-loop stream at a fixed rate. Each request carries a marker stamped with
- * its *scheduled* time, so a late request (queued behind a slow server) is charged to the latency.
+ * (broadcast bursts, a send to a long target list), as an open-loop stream at a fixed rate, or from
+ * closed-loop senders (closed-loop.ts). Each request carries a marker stamped with its *scheduled* time,
+ * so a late request (queued behind a slow server) is charged to the latency.
  */
 import { Agent, request } from 'node:http';
 import { nowUs, sleep } from '../lib/clock.ts';
 import { Histogram } from '../lib/histogram.ts';
 import { markerContent, type MarkerKind } from '../lib/marker.ts';
 import { serveRpc } from '../lib/rpc.ts';
-import type { DriverTarget, StreamArgs, StreamResult } from './types.ts';
+import { closedLoop, type ClosedLoopArgs } from './closed-loop.ts';
+import type { DriverTarget, Endpoint, StreamArgs, StreamResult } from './types.ts';
 
 // Idle pooled sockets are dropped after 2 s, well before a server's keep-alive timeout (Node's default
 // is 5 s): reusing a socket the server is closing at that moment fails with ECONNRESET.
@@ -21,11 +23,24 @@ interface Req {
   body: string;
 }
 
-function build(endpoint: 'broadcast' | 'send', kind: MarkerKind, id: number, dueUs: number, userId = 0): Req {
+/** skypush's targets of a send: one user, a list, or everyone ('toall'). */
+function targetsJson(endpoint: Endpoint, to: number | readonly number[]): string {
+  if (endpoint === 'toall') return '"targetType":"all"';
+  return `"targetType":"user","targetIds":[${typeof to === 'number' ? to : to.join(',')}]`;
+}
+
+function build(
+  endpoint: Endpoint,
+  kind: MarkerKind,
+  id: number,
+  dueUs: number,
+  to: number | readonly number[] = 0,
+): Req {
   const t = target as DriverTarget;
-  const content = markerContent(kind, id, dueUs, t.contentLength);
+  const content = markerContent(kind, id, dueUs, t.contentLength, t.filler);
   const title = JSON.stringify(`bench ${kind}${id}`);
   if (t.kind === 'peer') {
+    const userId = typeof to === 'number' ? to : (to[0] ?? 0);
     return endpoint === 'broadcast'
       ? { path: '/broadcast', body: `{"title":${title},"content":"${content}"}` }
       : { path: '/send', body: `{"userId":${userId},"title":${title},"content":"${content}"}` };
@@ -34,18 +49,18 @@ function build(endpoint: 'broadcast' | 'send', kind: MarkerKind, id: number, due
     ? { path: '/api/v1/ws/broadcast', body: `{"data":{"title":${title},"content":"${content}"}}` }
     : {
         path: '/api/v1/messages/send',
-        body: `{"title":${title},"content":"${content}","targetType":"user","targetIds":[${userId}]}`,
+        body: `{"title":${title},"content":"${content}",${targetsJson(endpoint, to)}}`,
       };
 }
 
-function post(r: Req): Promise<{ status: number; body: string }> {
+function post(r: Req, port?: number): Promise<{ status: number; body: string }> {
   const t = target as DriverTarget;
   return new Promise((resolve) => {
     const req = request(
       {
         agent,
         host: '127.0.0.1',
-        port: t.port,
+        port: port ?? t.port,
         method: 'POST',
         path: r.path,
         headers: {
@@ -128,12 +143,15 @@ serveRpc({
     agent = newAgent();
     return true;
   },
-  /** One request now; resolves with its due time once answered. */
-  async one(a: { endpoint: 'broadcast' | 'send'; kind: MarkerKind; id: number; userId?: number }) {
+  /** One request now (to `userId`, or to every id of `targets`); resolves with its due time once answered. */
+  async one(a: { endpoint: Endpoint; kind: MarkerKind; id: number; userId?: number; targets?: number[] }) {
     const due = nowUs();
-    const res = await post(build(a.endpoint, a.kind, a.id, due, a.userId));
+    const res = await post(build(a.endpoint, a.kind, a.id, due, a.targets ?? a.userId));
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body.slice(0, 300)}`);
     return { dueUs: due, doneUs: nowUs() };
   },
   stream,
+  /** Closed-loop senders (send, await, repeat) over kept-alive connections: closed-loop.ts. */
+  closedLoop: (a: ClosedLoopArgs) =>
+    closedLoop(a, (port, kind, id, to) => post(build('send', kind, id, nowUs(), to), port)),
 });

@@ -6,6 +6,7 @@
 import { mergeHistograms, type HistogramData } from '../lib/histogram.ts';
 import type { MarkerKind } from '../lib/marker.ts';
 import { spawnChild, type Child } from '../lib/rpc.ts';
+import type { TallyReport } from './tally.ts';
 import type { ClientSnapshot, ClientTarget, ReconnectArgs } from './types.ts';
 
 export const PER_PROCESS = 10_000;
@@ -24,13 +25,24 @@ export interface FleetTotals {
   open: number;
   unexpectedCloses: number;
   failedConnects: number;
+  /** Why connections failed, summed over the processes. */
+  failures: Record<string, number>;
   cpuUs: number;
   frames: number;
   bytes: number;
   lastReadyUs: number;
+  /** skypush UNREAD_COUNT frames, and when the last one arrived. */
+  unread: number;
+  lastUnreadUs: number;
   count(kind: MarkerKind): number;
   lastUs(kind: MarkerKind): number;
   hist(kind: MarkerKind): HistogramData;
+}
+
+function mergeCounts(parts: ReadonlyArray<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of parts) for (const [k, n] of Object.entries(p)) out[k] = (out[k] ?? 0) + n;
+  return out;
 }
 
 export function totals(snaps: readonly ClientSnapshot[]): FleetTotals {
@@ -40,10 +52,13 @@ export function totals(snaps: readonly ClientSnapshot[]): FleetTotals {
     open: sum((s) => s.open),
     unexpectedCloses: sum((s) => s.unexpectedCloses),
     failedConnects: sum((s) => s.failedConnects),
+    failures: mergeCounts(snaps.map((s) => s.failures)),
     cpuUs: sum((s) => s.cpuUs),
     frames: sum((s) => s.frames),
     bytes: sum((s) => s.bytes),
     lastReadyUs: Math.max(0, ...snaps.map((s) => s.lastReadyUs)),
+    unread: sum((s) => s.unread.count),
+    lastUnreadUs: Math.max(0, ...snaps.map((s) => s.unread.lastUs)),
     count: (k) => sum((s) => s.kinds[k].count),
     lastUs: (k) => Math.max(0, ...snaps.map((s) => s.kinds[k].lastUs)),
     hist: (k) => mergeHistograms(snaps.map((s) => s.kinds[k].hist)),
@@ -104,9 +119,41 @@ export class Fleet {
     return this.all('snapshot');
   }
 
-  /** Waits until client i has `counts[i]` markers of `kind` (or the timeout). */
-  waitKind(kind: MarkerKind, counts: readonly number[], timeoutMs: number): Promise<ClientSnapshot[]> {
-    return this.all('waitKind', (i) => ({ kind, count: counts[i], timeoutMs }), timeoutMs + 10_000);
+  /**
+   * Waits until client i has `counts[i]` markers of `kind` (and `unread[i]` UNREAD_COUNT frames, when
+   * given), or the timeout.
+   */
+  waitKind(
+    kind: MarkerKind,
+    counts: readonly number[],
+    timeoutMs: number,
+    unread?: readonly number[],
+  ): Promise<ClientSnapshot[]> {
+    return this.all(
+      'waitKind',
+      (i) => ({ kind, count: counts[i], timeoutMs, ...(unread && { unread: unread[i] }) }),
+      timeoutMs + 10_000,
+    );
+  }
+
+  /** Starts an exactly-once tally of `kind`, ids 0 … ids−1, on every connection. */
+  startTally(kind: MarkerKind, ids: number): Promise<boolean[]> {
+    return this.all('startTally', () => ({ kind, ids }));
+  }
+
+  /** Waits until every connection has every id of the tally (or the timeout); the merged report. */
+  async waitTally(timeoutMs: number): Promise<TallyReport> {
+    const rs = await this.all<TallyReport>('waitTally', () => ({ timeoutMs }), timeoutMs + 10_000);
+    const sum = (k: keyof TallyReport) => rs.reduce((n, r) => n + r[k], 0);
+    return {
+      connections: sum('connections'),
+      exactlyOnce: sum('exactlyOnce'),
+      complete: sum('complete'),
+      duplicates: sum('duplicates'),
+      missing: sum('missing'),
+      stray: sum('stray'),
+      lastCompleteUs: Math.max(0, ...rs.map((r) => r.lastCompleteUs)),
+    };
   }
 
   /** Markers of one broadcast each client should see: one per ready connection. */

@@ -1,6 +1,6 @@
 /** Shapes exchanged between the orchestrator and the load-client / driver processes. */
 import type { HistogramData } from '../lib/histogram.ts';
-import type { MarkerKind } from '../lib/marker.ts';
+import type { Filler, MarkerKind } from '../lib/marker.ts';
 
 export type Proto = 'ws' | 'sio' | 'skypush';
 
@@ -26,6 +26,8 @@ export interface ReconnectArgs {
   resume: boolean;
   /** A connection counts as back only once a replayed 'r' marker arrived. */
   expectReplay: boolean;
+  /** Connections that failed are tried again (after 0.2–1 s, from their cursor) for this long. */
+  retryForMs?: number;
   concurrency: number;
   timeoutMs: number;
 }
@@ -45,11 +47,15 @@ export interface ClientSnapshot {
   /** Closes not asked for by the orchestrator, since the last reset. */
   unexpectedCloses: number;
   failedConnects: number;
+  /** Why connections failed: error code (ECONNRESET…) or message ("Unexpected server response: 503"). */
+  failures: Record<string, number>;
   frames: number;
   bytes: number;
   cpuUs: number;
   /** When the last connection became ready (µs), for connect and reconnect timing. */
   lastReadyUs: number;
+  /** skypush: UNREAD_COUNT frames since the last reset, and when the last one arrived (µs). */
+  unread: { count: number; lastUs: number };
   kinds: Record<MarkerKind, KindStats>;
 }
 
@@ -60,7 +66,12 @@ export interface DriverTarget {
   token?: string;
   /** Characters of message content (marker + filler). */
   contentLength: number;
+  /** What pads the marker: 'x' (the default) or incompressible 'random' characters. */
+  filler?: Filler;
 }
+
+/** What a driver request does: an admin broadcast (SYSTEM_NOTIFY), a send to users, a send-to-all. */
+export type Endpoint = 'broadcast' | 'send' | 'toall';
 
 export interface StreamArgs {
   endpoint: 'broadcast' | 'send';

@@ -4,71 +4,37 @@
  * its Redis bus; otherwise the run reports why it was skipped.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { sleep } from '../lib/clock.ts';
+import { REDIS_URL, pgReachable, redisPing, tempDatabase } from '../lib/services.ts';
 import { ROOT, type Child } from '../lib/rpc.ts';
 import { Fleet, totals } from '../load/fleet.ts';
 import { createSkypush, type SkypushSystem } from '../systems/skypush.ts';
 import { Collector, fmt, progress, userIds } from './context.ts';
 import type { Plan, Sample } from './plan.ts';
 
-const REDIS = { host: '127.0.0.1', port: 6379 };
-const PG_ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
 const PER_NODE_MAX = 19_000;
-
-function redisPing(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(REDIS);
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once('error', () => done(false));
-    s.once('connect', () => s.write('PING\r\n'));
-    s.once('data', (d) => done(d.toString().startsWith('+PONG')));
-  });
-}
 
 /** Why the scenario cannot run here, or undefined when it can. */
 export async function multinodeBlocker(): Promise<string | undefined> {
   const app = readFileSync(join(ROOT, 'src/app.ts'), 'utf8');
   if (!existsSync(join(ROOT, 'src/bus/redis-bus.ts')) || !/redis-bus/.test(app)) return 'needs Redis bus';
   if (!(await redisPing())) return 'needs Redis at 127.0.0.1:6379';
-  const c = new pg.Client({ connectionString: PG_ADMIN });
-  try {
-    await c.connect();
-    await c.end();
-  } catch {
-    return 'needs PostgreSQL at 127.0.0.1:5432';
-  }
+  if (!(await pgReachable())) return 'needs PostgreSQL at 127.0.0.1:5432';
   return undefined;
-}
-
-async function adminQuery(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_ADMIN });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
 }
 
 export async function runMultinode(plan: Plan, driver: Child): Promise<Sample[]> {
   const { nodes: k, connections, holdMs, bursts } = plan.multinode;
   const total = Math.min(connections, k * PER_NODE_MAX);
   const out = new Collector('skypush', total);
-  const dbName = `skypush_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${dbName}`);
+  const db = await tempDatabase('multinode');
   const shared = {
     heartbeatMs: plan.heartbeatMs,
     entry: plan.entry,
-    databaseUrl: `postgres://postgres@127.0.0.1:5432/${dbName}`,
-    redisUrl: `redis://${REDIS.host}:${REDIS.port}`,
+    databaseUrl: db.url,
+    redisUrl: REDIS_URL,
     redisPrefix: `skypush-bench-${process.pid}:`,
     jwtSecret: randomBytes(32).toString('hex'),
     adminPassword: randomBytes(12).toString('hex'),
@@ -147,7 +113,7 @@ export async function runMultinode(plan: Plan, driver: Child): Promise<Sample[]>
   } finally {
     await Promise.allSettled(fleets.map((f) => f.stop()));
     await Promise.allSettled(nodes.map((n) => n.dispose()));
-    await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    await db.drop();
   }
   return out.samples;
 }

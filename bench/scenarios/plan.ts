@@ -1,7 +1,18 @@
 /** What a run measures: the scenario names, the metric samples they produce, and the three presets. */
 import type { SystemName } from '../systems/system.ts';
 
-export type ScenarioName = 'connect' | 'idle' | 'broadcast' | 'fanout' | 'sends' | 'storm' | 'multinode';
+export type ScenarioName =
+  'connect' | 'idle' | 'broadcast' | 'fanout' | 'sends' | 'storm' | 'multinode' | StorageScenario;
+
+/** Issue #13's scenarios: skypush against itself (full vs empty, content sizes), each its own servers. */
+export type StorageScenario = 'wide-send' | 'toall-full' | 'backlog-storm' | 'pg-contention';
+export const STORAGE_SCENARIOS: readonly StorageScenario[] = [
+  'wide-send',
+  'toall-full',
+  'backlog-storm',
+  'pg-contention',
+];
+
 export const SCENARIOS: readonly ScenarioName[] = [
   'connect',
   'idle',
@@ -10,7 +21,33 @@ export const SCENARIOS: readonly ScenarioName[] = [
   'sends',
   'storm',
   'multinode',
+  ...STORAGE_SCENARIOS,
 ];
+
+/** Scenarios that start servers of their own instead of running inside a cell (one system at one n). */
+const STANDALONE = new Set<ScenarioName>(['multinode', ...STORAGE_SCENARIOS]);
+export const isCellScenario = (s: ScenarioName): boolean => !STANDALONE.has(s);
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/** Sizes of issue #13's scenarios (each repeated `reps` times within its own servers). */
+export interface StoragePlan {
+  /** One send listing `recipients` users, `connected` of them online, at each content size (chars). */
+  wideSend: { recipients: number; connected: number; contentSizes: number[]; dialects: DialectName[] };
+  /** Send-to-all to `users` online users, with empty inboxes, then with `messagesPerUser` each. */
+  toallFull: { users: number; messagesPerUser: number; dialects: DialectName[] };
+  /** `clients` resume after a restart, each missing `messages` send-to-all messages of `contentLength`. */
+  backlogStorm: { clients: number; messages: number; contentLength: number };
+  /** `senders` closed-loop senders over 2 nodes; 1 in `wideEvery` sends lists `wideTargets` users. */
+  pgContention: {
+    nodes: number;
+    senders: number;
+    wideTargets: number;
+    wideEvery: number;
+    warmupMs: number;
+    durationMs: number;
+  };
+}
 
 /** One measured value from one repetition. */
 export interface Sample {
@@ -45,6 +82,7 @@ export interface Plan {
   serverNodeArgs: string[];
   /** When set, each scenario's measured window is CPU-profiled inside the server and written here. */
   profileDir?: string;
+  storage: StoragePlan;
 }
 
 const ALL_SYSTEMS: SystemName[] = ['skypush', 'ws', 'ws-cork', 'socketio'];
@@ -52,9 +90,44 @@ const ALL_SYSTEMS: SystemName[] = ['skypush', 'ws', 'ws-cork', 'socketio'];
 /** Scenarios each system takes part in: ws-cork only differs from ws when writes can coalesce. */
 export function scenariosFor(system: SystemName, plan: Plan): ScenarioName[] {
   if (system === 'ws-cork') return plan.scenarios.filter((s) => s === 'broadcast' || s === 'fanout');
-  if (system !== 'skypush') return plan.scenarios.filter((s) => s !== 'multinode');
+  if (system !== 'skypush') return plan.scenarios.filter(isCellScenario);
   return plan.scenarios;
 }
+
+/** Reduced sizes, so that `--quick` stays under its budget: SQLite only, PostgreSQL contention for 3 s. */
+const QUICK_STORAGE: StoragePlan = {
+  wideSend: { recipients: 1_000, connected: 100, contentSizes: [400, 4_096, 40_960], dialects: ['sqlite'] },
+  toallFull: { users: 1_000, messagesPerUser: 100, dialects: ['sqlite'] },
+  backlogStorm: { clients: 500, messages: 50, contentLength: 4_096 },
+  pgContention: { nodes: 2, senders: 16, wideTargets: 500, wideEvery: 16, warmupMs: 500, durationMs: 3_000 },
+};
+
+/** Tiny sizes for test/bench-smoke.test.ts: every path runs, on both dialects where there are two. */
+const SMOKE_STORAGE: StoragePlan = {
+  wideSend: { recipients: 50, connected: 10, contentSizes: [400, 4_096], dialects: ['sqlite', 'postgres'] },
+  toallFull: { users: 50, messagesPerUser: 20, dialects: ['sqlite', 'postgres'] },
+  backlogStorm: { clients: 50, messages: 10, contentLength: 4_096 },
+  pgContention: { nodes: 2, senders: 4, wideTargets: 50, wideEvery: 4, warmupMs: 200, durationMs: 1_000 },
+};
+
+const FULL_STORAGE: StoragePlan = {
+  wideSend: {
+    recipients: 10_000,
+    connected: 1_000,
+    contentSizes: [400, 4_096, 40_960],
+    dialects: ['sqlite', 'postgres'],
+  },
+  toallFull: { users: 10_000, messagesPerUser: 1_000, dialects: ['sqlite', 'postgres'] },
+  backlogStorm: { clients: 5_000, messages: 200, contentLength: 4_096 },
+  pgContention: {
+    nodes: 2,
+    senders: 64,
+    wideTargets: 5_000,
+    wideEvery: 16,
+    warmupMs: 2_000,
+    durationMs: 20_000,
+  },
+};
 
 export const PRESETS: Record<'full' | 'quick' | 'smoke', Plan> = {
   full: {
@@ -72,12 +145,14 @@ export const PRESETS: Record<'full' | 'quick' | 'smoke', Plan> = {
     connectConcurrency: 200,
     entry: 'src',
     serverNodeArgs: [],
+    storage: FULL_STORAGE,
   },
   quick: {
     ns: [2_000],
     reps: 1,
     systems: ALL_SYSTEMS,
-    scenarios: SCENARIOS.filter((s) => s !== 'multinode'),
+    // The storage scenarios (reduced sizes) only when asked for by name: with them the run takes ~3 minutes.
+    scenarios: SCENARIOS.filter(isCellScenario),
     heartbeatMs: 2_000,
     idleWindowMs: 3_000,
     bursts: 3,
@@ -88,12 +163,14 @@ export const PRESETS: Record<'full' | 'quick' | 'smoke', Plan> = {
     connectConcurrency: 200,
     entry: 'src',
     serverNodeArgs: [],
+    storage: QUICK_STORAGE,
   },
   smoke: {
     ns: [50],
     reps: 1,
     systems: ALL_SYSTEMS,
-    scenarios: SCENARIOS.filter((s) => s !== 'multinode'),
+    // The storage scenarios only when asked for by name (test/bench-smoke.test.ts runs them apart).
+    scenarios: SCENARIOS.filter(isCellScenario),
     heartbeatMs: 1_000,
     idleWindowMs: 500,
     bursts: 1,
@@ -104,5 +181,6 @@ export const PRESETS: Record<'full' | 'quick' | 'smoke', Plan> = {
     connectConcurrency: 50,
     entry: 'src',
     serverNodeArgs: [],
+    storage: SMOKE_STORAGE,
   },
 };

@@ -25,12 +25,18 @@ export interface SkypushOptions {
   nodeId?: string;
   maxConnections?: number;
   nodeArgs?: string[];
+  /** More SKYPUSH_* settings (they win over the ones above). */
+  env?: Record<string, string>;
 }
 
 export interface SkypushSystem extends System {
   readonly port: number;
   readonly jwtSecret: string;
+  /** SKYPUSH_DATABASE_URL: `sqlite:<file>` or `postgres://…`. */
+  readonly databaseUrl: string;
   adminToken(): Promise<string>;
+  /** The longest event-loop stall (ms) since the last reset (`reset` starts a new window). */
+  loopDelayMax(reset?: boolean): Promise<number>;
 }
 
 export async function createSkypush(opts: SkypushOptions): Promise<SkypushSystem> {
@@ -53,6 +59,7 @@ export async function createSkypush(opts: SkypushOptions): Promise<SkypushSystem
     ...(opts.redisUrl !== undefined && { SKYPUSH_REDIS_URL: opts.redisUrl }),
     ...(opts.redisPrefix !== undefined && { SKYPUSH_REDIS_PREFIX: opts.redisPrefix }),
     ...(opts.nodeId !== undefined && { SKYPUSH_NODE_ID: opts.nodeId }),
+    ...opts.env,
   };
   const script = opts.entry === 'dist' ? 'dist/src/main.js' : 'src/main.ts';
   let child: Child | undefined;
@@ -77,6 +84,7 @@ export async function createSkypush(opts: SkypushOptions): Promise<SkypushSystem
     name: 'skypush',
     port,
     jwtSecret,
+    databaseUrl: env.SKYPUSH_DATABASE_URL as string,
     get pid() {
       return child?.pid ?? -1;
     },
@@ -89,6 +97,7 @@ export async function createSkypush(opts: SkypushOptions): Promise<SkypushSystem
     },
     stats: (afterGc = false) => running().call<ServerStats>(afterGc ? 'statsAfterGc' : 'stats'),
     heapSnapshot: (path) => running().call<string>('heapSnapshot', { path }, 300_000),
+    loopDelayMax: (reset = false) => running().call<number>('loopDelay', { reset }),
     profileStart: () => running().call<boolean>('profileStart'),
     profileStop: (path) => running().call<string>('profileStop', { path }, 120_000),
     /** Logs in once (scrypt at production cost); the token outlives restarts (same secret). */
