@@ -6,12 +6,12 @@
  * (On PostgreSQL without Redis the wake-up is a NOTIFY sent inside the transaction, before its ordered
  * part, which PostgreSQL delivers at commit: the same rule, kept by the database.)
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { WAKE_ANY, type Bus } from '../bus/bus.ts';
 import type { Dialect } from '../store/database.ts';
 import { retryDeadlocks } from '../store/deadlock.ts';
 import type { DB } from '../store/schema.ts';
-import { appendEvents, OrderingConflict, type NewEvent } from './event-log.repository.ts';
+import { appendAndCommit, appendEvents, OrderingConflict, type NewEvent } from './event-log.repository.ts';
 
 export type { NewEvent } from './event-log.repository.ts';
 
@@ -27,6 +27,53 @@ export interface Committed<T> {
  */
 export type CommitWithEvents = <T>(work: (trx: Kysely<DB>, t: number) => Promise<Committed<T>>) => Promise<T>;
 
+type Work<T> = (trx: Kysely<DB>, t: number) => Promise<Committed<T>>;
+interface WriterDeps {
+  now: () => number;
+  inTransaction?: ((trx: Kysely<DB>, head: number) => Promise<void>) | undefined;
+}
+
+/** Before the ordered part, so that it adds no round trip while the event-log lock is held. */
+async function wake<T>(trx: Kysely<DB>, out: Committed<T>, deps: WriterDeps): Promise<void> {
+  // The head is not known yet, so the wake-up says "read on" (WAKE_ANY).
+  if (out.events.length > 0 && deps.inTransaction) await deps.inTransaction(trx, WAKE_ANY);
+}
+
+/** SQLite: one transaction (its single writer orders the appends). */
+async function runSqlite<T>(db: Kysely<DB>, work: Work<T>, deps: WriterDeps) {
+  let head = 0;
+  const result = await db.transaction().execute(async (trx) => {
+    const t = deps.now();
+    const out = await work(trx, t);
+    await wake(trx, out, deps);
+    head = await appendEvents(trx, 'sqlite', out.events, t);
+    return out.result;
+  });
+  return { result, head };
+}
+
+/**
+ * PostgreSQL: the transaction on one connection, BEGIN and COMMIT sent here, so that the ordered part
+ * and the COMMIT go out together (appendAndCommit). Anything that fails before rolls back.
+ */
+function runPostgres<T>(db: Kysely<DB>, work: Work<T>, deps: WriterDeps) {
+  return db.connection().execute(async (conn) => {
+    await sql`begin`.execute(conn);
+    let ended = false;
+    try {
+      const t = deps.now();
+      const out = await work(conn, t);
+      await wake(conn, out, deps);
+      // From here the transaction ends whatever happens: committed, or rolled back by the COMMIT.
+      ended = true;
+      const head = await appendAndCommit(conn, out.events, t);
+      return { result: out.result, head };
+    } finally {
+      if (!ended) await sql`rollback`.execute(conn).catch(() => {});
+    }
+  });
+}
+
 /** Attempts of a transaction refused by the event log's ordering rule (OrderingConflict) before giving up. */
 const ORDERING_ATTEMPTS = 5;
 
@@ -37,27 +84,21 @@ export function createEventLogWriter(deps: {
   nodeId: string;
   now: () => number;
   /**
-   * Wakes the hubs from inside the transaction, right after the append (PostgreSQL's NOTIFY, delivered
+   * Wakes the hubs from inside the transaction, before its ordered part (PostgreSQL's NOTIFY, delivered
    * at commit); when given, it replaces the publish after commit.
    */
   inTransaction?: (trx: Kysely<DB>, head: number) => Promise<void>;
 }): CommitWithEvents {
-  const { db, dialect, bus, now } = deps;
+  const { db, dialect, bus } = deps;
   return async function commit<T>(work: (trx: Kysely<DB>, t: number) => Promise<Committed<T>>) {
     for (let attempt = 1; ; attempt++) {
       let head = 0;
       try {
-        const result = await retryDeadlocks(() =>
-          db.transaction().execute(async (trx) => {
-            const t = now();
-            const out = await work(trx, t);
-            // Before the ordered part, so that it adds no round trip while the event-log lock is held;
-            // the head is not known yet, so the wake-up says "read on" (WAKE_ANY).
-            if (out.events.length > 0 && deps.inTransaction) await deps.inTransaction(trx, WAKE_ANY);
-            head = await appendEvents(trx, dialect, out.events, t);
-            return out.result;
-          }),
-        );
+        const result = await retryDeadlocks(async () => {
+          const r = await (dialect === 'postgres' ? runPostgres(db, work, deps) : runSqlite(db, work, deps));
+          head = r.head;
+          return r.result;
+        });
         if (head > 0 && !deps.inTransaction) {
           // After commit. A publish failure is not the caller's failure: the hubs' periodic tail read and
           // clients' resume deliver the committed events anyway.

@@ -111,10 +111,11 @@ export async function appendEvents(
   t: number,
 ): Promise<number> {
   if (events.length === 0) return 0;
-  const newIds = events.flatMap((e) => ('newMessage' in e ? [e.newMessage] : []));
-  const own = newIds.length > 0 ? Math.min(...newIds) : undefined;
+  const own = ownMessageId(events);
   // Before the lock: a look at pg_locks is not free, and any later send draws a larger id anyway.
   const floor = own === undefined ? 0 : dialect === 'postgres' ? ((await inFlightFloor(trx)) ?? own) : own;
+  if (dialect === 'postgres' && events.every((e) => !('holdersOf' in e)))
+    return appendInOneCall(trx, events, own, Math.min(floor, own ?? floor), t);
   if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${EVENT_LOG_LOCK})`.execute(trx);
   const prev = Number((await lastFloorQuery(trx, {})).rows[0]?.mfloor ?? 0);
   if (own !== undefined && own < prev) throw new OrderingConflict();
@@ -139,6 +140,81 @@ export async function appendEvents(
     run = [];
   }
   return Math.max(head, await insertRows(trx, run));
+}
+
+/** SQLSTATE the skypush_append function raises for an OrderingConflict (migration 0008). */
+const ORDERING_CONFLICT_STATE = 'SKY01';
+
+/** The skypush_append call for these events (PostgreSQL; no holdersOf events). */
+function appendCall(events: readonly NewEvent[], own: number | undefined, floor: number, t: number) {
+  const texts = new Map<unknown, string>();
+  const json = (data: unknown) => {
+    let text = texts.get(data);
+    if (text === undefined) texts.set(data, (text = JSON.stringify(data)));
+    return text;
+  };
+  // mfloor is set by the function (it knows the newest one); 0 here is a placeholder.
+  const rows = events.map((e, ord) => ({ ord, ...(rowOf(e, 0, t, json) as Row) }));
+  return sql<{ head: number }>`
+    select head from skypush_append(${EVENT_LOG_LOCK}, ${JSON.stringify(rows)}::jsonb, ${own ?? null}, ${floor})`;
+}
+
+const isConflict = (err: unknown) => (err as { code?: string } | null)?.code === ORDERING_CONFLICT_STATE;
+
+/** The ordered part on PostgreSQL in one round trip (the skypush_append function, migration 0008). */
+async function appendInOneCall(
+  trx: Kysely<DB>,
+  events: readonly NewEvent[],
+  own: number | undefined,
+  floor: number,
+  t: number,
+): Promise<number> {
+  try {
+    return Number((await appendCall(events, own, floor, t).execute(trx)).rows[0]?.head ?? 0);
+  } catch (err) {
+    throw isConflict(err) ? new OrderingConflict() : err;
+  }
+}
+
+/**
+ * The ordered part and the COMMIT of the transaction open on `conn` (BEGIN sent by the caller), on
+ * PostgreSQL: both statements are handed to the connection at once, so the COMMIT leaves as soon as the
+ * append's answer arrives — the event-log lock is never held while this node's event loop is busy
+ * elsewhere. If the append fails, the transaction is aborted and the COMMIT rolls it back. Returns the
+ * head; throws OrderingConflict or the error. Events with holdersOf take appendEvents and a plain COMMIT.
+ */
+export async function appendAndCommit(
+  conn: Kysely<DB>,
+  events: readonly NewEvent[],
+  t: number,
+): Promise<number> {
+  const commit = sql`commit`.compile(conn);
+  if (events.length === 0 || events.some((e) => 'holdersOf' in e)) {
+    const head = await appendEvents(conn, 'postgres', events, t);
+    await conn.executeQuery(commit);
+    return head;
+  }
+  const own = ownMessageId(events);
+  const floor = own === undefined ? 0 : Math.min((await inFlightFloor(conn)) ?? own, own);
+  const call = appendCall(events, own, floor, t).compile(conn);
+  return conn.getExecutor().provideConnection(async (c) => {
+    const appended = c.executeQuery<{ head: number }>(call);
+    const committed = c.executeQuery(commit);
+    try {
+      const r = await appended;
+      await committed;
+      return Number(r.rows[0]?.head ?? 0);
+    } catch (err) {
+      await committed.catch(() => {});
+      throw isConflict(err) ? new OrderingConflict() : err;
+    }
+  });
+}
+
+/** The lowest message id among the events' new messages. */
+function ownMessageId(events: readonly NewEvent[]): number | undefined {
+  const ids = events.flatMap((e) => ('newMessage' in e ? [e.newMessage] : []));
+  return ids.length > 0 ? Math.min(...ids) : undefined;
 }
 
 /** One event per holder of the message, in one INSERT … SELECT; returns the highest seq (0 if none). */
