@@ -21,8 +21,6 @@ import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { buildHttpServer, type HttpDeps } from './http/server.ts';
 import { createLogger } from './logger.ts';
-import { FOLD_INTERVAL_MS, foldDeltas } from './messages/counters.repository.ts';
-import { repeat } from './repeat.ts';
 import { createEventLogReader, type EventLogStore } from './messages/event-log-reader.ts';
 import { startExpiryAnnouncer, type ExpiryAnnouncer } from './messages/expiry.ts';
 import { openHistoryGuard, type HistoryGuard, type HistoryNode } from './messages/history-guard.ts';
@@ -302,18 +300,7 @@ function startTimers(
     intervalMs: config.messages.expirySweepMs,
     logger,
   });
-  // Pending counter changes of wide sends (PostgreSQL) are folded into the counters a moment later.
-  const stopFold =
-    deps.dialect === 'postgres'
-      ? repeat({
-          run: () => foldDeltas(db),
-          intervalMs: FOLD_INTERVAL_MS,
-          failure: 'folding unread counters failed',
-          logger,
-        })
-      : async () => {};
   return async () => {
-    await stopFold();
     await stopExpiry();
     await stopHousekeeping();
   };

@@ -143,8 +143,9 @@ export async function addToUser(trx: Kysely<DB>, userId: number, delta: CounterD
 }
 
 /**
- * Adds the same delta to each of up to WRITE_CHUNK users, given in ascending order: on SQLite to their
- * counter rows, on PostgreSQL as pending changes (see below).
+ * Adds the same delta to each of up to WRITE_CHUNK users, given in ascending order, locking them in that
+ * order. The users exist (a send checks its targets first); on PostgreSQL one without a counter row
+ * would get one holding the delta.
  */
 async function addToUsers(
   trx: Kysely<DB>,
@@ -163,42 +164,17 @@ async function addToUsers(
       .execute();
     return;
   }
-  // On PostgreSQL a send to many users does not touch their counter rows: it inserts pending changes
-  // (no row locks, so a one-target send to one of them never waits for this transaction), which
-  // foldDeltas moves into the counters moments later. Counts read both (unreadCounts).
+  // An UPDATE has no ORDER BY and may visit rows in any order (a bitmap scan goes by page). An INSERT …
+  // SELECT … ORDER BY takes its rows in that order, and ON CONFLICT locks and updates each existing row as
+  // it comes: ascending ids. (Measured on 10,000 rows: 7.5 ms per 1,000, against 11 ms for a SELECT … FOR
+  // UPDATE in order followed by the UPDATE; a plain UPDATE is 5.8 ms.)
   await sql`
-    insert into unread_deltas (user_id, unread_direct, seen_all)
+    insert into unread_counters (user_id, unread_direct, seen_all)
     select u, ${delta.unreadDirect}::integer, ${delta.seenAll}::integer
-    from unnest(${pgIds(ascending)}) as u`.execute(trx);
-}
-
-/** Pending changes folded per call (foldDeltas). */
-export const FOLD_BATCH = 10_000;
-/** How often each PostgreSQL node folds pending changes (app.ts). */
-export const FOLD_INTERVAL_MS = 100;
-
-/**
- * Moves up to FOLD_BATCH pending changes into the counters, in one statement (one transaction): a count
- * read before sees them pending, one read after sees them folded, never both or neither. Several nodes
- * may fold at once: each row is deleted, and so counted, by one of them. Returns how many were folded.
- */
-export async function foldDeltas(db: Kysely<DB>, limit = FOLD_BATCH): Promise<number> {
-  const r = await sql<{ n: number }>`
-    with d as (
-      delete from unread_deltas
-      where ctid = any(array(select ctid from unread_deltas limit ${limit}))
-      returning user_id, unread_direct, seen_all),
-    s as (
-      select user_id, sum(unread_direct)::integer as ud, sum(seen_all)::integer as sa, count(*) as n
-      from d group by user_id),
-    f as (
-      insert into unread_counters (user_id, unread_direct, seen_all)
-      select user_id, ud, sa from s order by user_id
-      on conflict (user_id) do update
-      set unread_direct = unread_counters.unread_direct + excluded.unread_direct,
-          seen_all = unread_counters.seen_all + excluded.seen_all)
-    select coalesce(sum(n), 0)::integer as n from s`.execute(db);
-  return Number(r.rows[0]?.n ?? 0);
+    from unnest(${pgIds(ascending)}) as u order by u
+    on conflict (user_id) do update
+    set unread_direct = unread_counters.unread_direct + excluded.unread_direct,
+        seen_all = unread_counters.seen_all + excluded.seen_all`.execute(trx);
 }
 
 /** A bigint[] parameter (one parameter whatever the number of ids). */
@@ -258,37 +234,14 @@ export async function countExpired(
     from d where c.user_id = d.user_id and c.user_id in (select user_id from locked)`.execute(trx);
 }
 
-/**
- * Counts for up to READ_CHUNK users and the live send-to-all total, read in one statement (one
- * snapshot): each user's counter row plus their pending changes (unread_deltas, PostgreSQL).
- */
+/** Counts for up to READ_CHUNK users and the live send-to-all total, read in one statement (one snapshot). */
 function countsQuery(db: Kysely<DB>, users: number | readonly number[]) {
-  const many = Array.isArray(users);
-  // One scan of the (small) pending table for all the users, not one per user.
-  const pending = db
-    .selectFrom('unread_deltas')
-    .select((e) => [
-      'user_id',
-      e.fn.sum<number>('unread_direct').as('pending_direct'),
-      e.fn.sum<number>('seen_all').as('pending_seen'),
-    ])
-    .where('user_id', many ? 'in' : '=', users)
-    .groupBy('user_id')
-    .as('p');
   return db
     .selectFrom('inbox_totals as t')
     .leftJoin('unread_counters as c', (j) =>
-      many ? j.on('c.user_id', 'in', users as readonly number[]) : j.on('c.user_id', '=', users as number),
+      Array.isArray(users) ? j.on('c.user_id', 'in', users) : j.on('c.user_id', '=', users as number),
     )
-    .leftJoin(pending, 'p.user_id', 'c.user_id')
-    .select([
-      't.live_all',
-      'c.user_id',
-      'c.unread_direct',
-      'c.seen_all',
-      'p.pending_direct',
-      'p.pending_seen',
-    ])
+    .select(['t.live_all', 'c.user_id', 'c.unread_direct', 'c.seen_all'])
     .where('t.id', '=', 1);
 }
 
@@ -311,14 +264,7 @@ export async function unreadCounts(db: Kysely<DB>, userIds: readonly number[]): 
     for (const id of chunk) counts.set(id, liveAll);
     for (const r of rows)
       if (r.user_id !== null)
-        counts.set(
-          Number(r.user_id),
-          Number(r.unread_direct) +
-            Number(r.pending_direct ?? 0) +
-            liveAll -
-            Number(r.seen_all) -
-            Number(r.pending_seen ?? 0),
-        );
+        counts.set(Number(r.user_id), Number(r.unread_direct) + liveAll - Number(r.seen_all));
   }
   return counts;
 }

@@ -142,7 +142,7 @@ export async function appendEvents(
   return Math.max(head, await insertRows(trx, run));
 }
 
-/** SQLSTATE the skypush_append function raises for an OrderingConflict (migration 0008). */
+/** SQLSTATE the skypush_append function raises for an OrderingConflict (migration 0007). */
 const ORDERING_CONFLICT_STATE = 'SKY01';
 
 /** The skypush_append call for these events (PostgreSQL; no holdersOf events). */
@@ -161,7 +161,7 @@ function appendCall(events: readonly NewEvent[], own: number | undefined, floor:
 
 const isConflict = (err: unknown) => (err as { code?: string } | null)?.code === ORDERING_CONFLICT_STATE;
 
-/** The ordered part on PostgreSQL in one round trip (the skypush_append function, migration 0008). */
+/** The ordered part on PostgreSQL in one round trip (the skypush_append function, migration 0007). */
 async function appendInOneCall(
   trx: Kysely<DB>,
   events: readonly NewEvent[],

@@ -8,8 +8,7 @@ import * as ticketExpiry from './migrations/2026-11-30-0003-ticket-expiry.ts';
 import * as eventsByReference from './migrations/2026-11-30-0004-events-by-reference.ts';
 import * as unreadCounters from './migrations/2026-11-30-0005-unread-counters.ts';
 import * as pgCluster from './migrations/2026-11-30-0006-pg-cluster.ts';
-import * as unreadDeltas from './migrations/2026-11-30-0007-unread-deltas.ts';
-import * as appendFunction from './migrations/2026-11-30-0008-append-function.ts';
+import * as appendFunction from './migrations/2026-11-30-0007-append-function.ts';
 
 /** skypush_meta key: the (expires_at, id) of the last message whose expiry was announced. */
 export const EXPIRY_CURSOR_KEY = 'expiry_announced_through';
@@ -34,8 +33,7 @@ function migrations(store: Store): Record<string, Migration> {
       up: (db) => pgCluster.up(db, store.dialect),
       down: (db) => pgCluster.down(db),
     },
-    '2026-11-30-0007-unread-deltas': { up: (db) => unreadDeltas.up(db), down: (db) => unreadDeltas.down(db) },
-    '2026-11-30-0008-append-function': {
+    '2026-11-30-0007-append-function': {
       up: (db) => appendFunction.up(db, store.dialect),
       down: (db) => appendFunction.down(db, store.dialect),
     },

@@ -38,14 +38,6 @@ export async function snapshot(db: Kysely<DB>): Promise<Snapshot> {
       { unreadDirect: Number(c.unread_direct), seenAll: Number(c.seen_all) },
     ]),
   );
-  // Pending changes of wide sends (PostgreSQL) count as part of the counter until they are folded.
-  for (const d of await db.selectFrom('unread_deltas').selectAll().execute()) {
-    const c = counters.get(Number(d.user_id)) ?? { unreadDirect: 0, seenAll: 0 };
-    counters.set(Number(d.user_id), {
-      unreadDirect: c.unreadDirect + Number(d.unread_direct),
-      seenAll: c.seenAll + Number(d.seen_all),
-    });
-  }
   const totals = await db.selectFrom('inbox_totals').selectAll().execute();
   const meta = await db
     .selectFrom('skypush_meta')
