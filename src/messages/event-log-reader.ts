@@ -34,16 +34,70 @@ const toLogEvent = (r: log.EventRow): LogEvent => {
   return ev;
 };
 
-/** Payload JSON of each message that still exists. */
-async function messageData(db: Kysely<DB>, ids: readonly number[]): Promise<Map<number, string>> {
+/** Bytes of NEW_MESSAGE data a node keeps (MessageDataCache). */
+export const MESSAGE_CACHE_BYTES = 32 * 1_048_576;
+
+/**
+ * NEW_MESSAGE data by message id, the most recently used kept up to MESSAGE_CACHE_BYTES (string length
+ * × 2). Messages never change after the send, so an entry never goes stale: in a reconnect storm every
+ * resuming client replays the same messages, read and serialised once instead of once per client.
+ */
+export class MessageDataCache {
+  private readonly entries = new Map<number, string>();
+  private bytes = 0;
+  constructor(private readonly maxBytes = MESSAGE_CACHE_BYTES) {}
+
+  get(id: number): string | undefined {
+    const v = this.entries.get(id);
+    if (v !== undefined) {
+      // Most recently used last (a Map keeps insertion order).
+      this.entries.delete(id);
+      this.entries.set(id, v);
+    }
+    return v;
+  }
+
+  set(id: number, json: string): void {
+    const size = json.length * 2;
+    if (size > this.maxBytes || this.entries.has(id)) return;
+    this.entries.set(id, json);
+    this.bytes += size;
+    for (const [old, v] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(old);
+      this.bytes -= v.length * 2;
+    }
+  }
+
+  get size(): number {
+    return this.bytes;
+  }
+}
+
+/** Payload JSON of each message that still exists: from the cache, the rest in one query per 1,000. */
+async function messageData(
+  db: Kysely<DB>,
+  ids: readonly number[],
+  cache: MessageDataCache,
+): Promise<Map<number, string>> {
   const out = new Map<number, string>();
-  for (let i = 0; i < ids.length; i += 1000) {
+  const missing: number[] = [];
+  for (const id of ids) {
+    const hit = cache.get(id);
+    if (hit === undefined) missing.push(id);
+    else out.set(id, hit);
+  }
+  for (let i = 0; i < missing.length; i += 1000) {
     const rows = await db
       .selectFrom('messages')
       .selectAll()
-      .where('id', 'in', ids.slice(i, i + 1000))
+      .where('id', 'in', missing.slice(i, i + 1000))
       .execute();
-    for (const m of rows) out.set(Number(m.id), JSON.stringify(toPayload(m)));
+    for (const m of rows) {
+      const json = JSON.stringify(toPayload(m));
+      cache.set(Number(m.id), json);
+      out.set(Number(m.id), json);
+    }
   }
   return out;
 }
@@ -74,6 +128,7 @@ export function createEventLogReader(deps: {
   const { db } = deps;
   const now = deps.now ?? Date.now;
   let epoch: string | undefined;
+  const cache = new MessageDataCache();
   const prunedThrough = async () => Number((await log.getMeta(db, 'pruned_through')) ?? 0);
 
   const reader: EventLogStore = {
@@ -85,7 +140,7 @@ export function createEventLogReader(deps: {
     cursorFor: encodeEventCursor,
     head: () => log.headSeq(db),
     readAfter: (afterSeq, limit) => readAfter(db, afterSeq, limit),
-    messageData: (ids) => messageData(db, ids),
+    messageData: (ids) => messageData(db, ids, cache),
     checkCursor(cursor) {
       if (decodeEventCursor(cursor) === undefined)
         throw new AppError(Errors.INVALID_CURSOR, 'since is not a valid cursor');
@@ -116,7 +171,7 @@ export function createEventLogReader(deps: {
       if (from.seq < (await prunedThrough())) return { expired: true };
       const events = rows.map(toLogEvent);
       const ids = events.flatMap((e) => (e.dataJson === undefined && e.messageId ? [e.messageId] : []));
-      const data = ids.length > 0 ? await messageData(db, ids) : undefined;
+      const data = ids.length > 0 ? await messageData(db, ids, cache) : undefined;
       for (const e of events) if (e.dataJson === undefined) e.dataJson = data?.get(e.messageId as number);
       return { expired: false, events };
     },
