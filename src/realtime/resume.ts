@@ -182,6 +182,9 @@ export class Resume {
     const { source, budget } = this.deps;
     const maxEvents = this.deps.events.batchSize;
     const maxBytes = Math.floor(this.deps.realtime.sendQueueBytes / 2);
+    // SQLite answers synchronously, so without a turn of the event loop here a storm's replays would
+    // run page after page as one chain of microtasks, holding off handshakes and heartbeats meanwhile.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const sizes = await source.replaySizes(c.userId, pos, target, maxEvents);
     if (sizes.length === 0) return { seq: target, floor: pos.floor };
     let n = 0;
