@@ -7,6 +7,7 @@
  * node stalled by a long recount keeps its clients and its CPU can be measured; the longest stall of
  * its event loop is reported instead (with the default 60 s timeout a stall that long drops them all).
  */
+import { join } from 'node:path';
 import type { Child } from '../lib/rpc.ts';
 import { median } from '../lib/stats.ts';
 import { backendCpuDelta, pgCpuMeter, type PgCpuMeter } from '../lib/pg-cpu.ts';
@@ -38,6 +39,7 @@ async function sendToAll(
   fleet: Fleet,
   pgCpu: PgCpuMeter | undefined,
   id: number,
+  profile?: string,
 ): Promise<ToAllResult> {
   const base = await fleet.reset();
   const online = fleet.readyCounts(base);
@@ -45,10 +47,12 @@ async function sendToAll(
   if (expected === 0) throw new Error('toall-full: no client is online');
   await sys.loopDelayMax(true);
   const db0 = await pgCpu?.read();
+  if (profile) await sys.profileStart();
   const s0 = await sys.stats();
   const sent = await driver.call<{ dueUs: number }>('one', { endpoint: 'toall', kind: 'b', id }, WAIT_MS);
   const t = totals(await fleet.waitKind('b', online, WAIT_MS, online));
   const s1 = await sys.stats();
+  if (profile) await sys.profileStop(profile);
   const db1 = await pgCpu?.read();
   const cpuUs = s1.cpuUs - s0.cpuUs;
   const missing = Math.max(0, expected - t.count('b')) + Math.max(0, expected - t.unread);
@@ -121,7 +125,10 @@ async function onDialect(plan: Plan, driver: Child, dialect: DialectName, out: C
     try {
       await fleet.connect(sys.clientTarget(), { concurrency: plan.connectConcurrency, timeoutMs: 120_000 });
       await driver.call('configure', sys.driverTarget(plan.contentLength));
-      const run = (id: number) => sendToAll(sys, driver, fleet, pgCpu, id);
+      // With --cpu-prof, each measured send's window is profiled (bench/results/profiles/toall-*.cpuprofile).
+      const profileOf = (id: number) =>
+        plan.profileDir ? join(plan.profileDir, `toall-${dialect}-${id}.cpuprofile`) : undefined;
+      const run = (id: number) => sendToAll(sys, driver, fleet, pgCpu, id, profileOf(id));
       const empty = await measureState(plan, run, 0, true);
       const started = Date.now();
       const rows = await seedInboxes(sys.databaseUrl, t.messagesPerUser);

@@ -136,14 +136,19 @@ export class Fanout {
   /** Pushes UNREAD_COUNT to the given users' connections, one query for all of them. */
   async refreshCounts(userIds: Set<number>): Promise<void> {
     const counts = await this.deps.source.unreadCounts([...userIds]);
-    const frames = new Map<number, string>();
+    // One pre-framed Buffer per distinct count, shared by every socket with that count: users' counts
+    // differ (a send-to-all to full inboxes), and a string per socket would be encoded once per socket.
+    const frames = new Map<number, WireFrame>();
     const ts = this.deps.clock.now();
     for (const [userId, count] of counts) {
       const set = this.deps.registry.ofUser(userId);
       if (set.size === 0) continue;
       let frame = frames.get(count);
       if (frame === undefined)
-        frames.set(count, (frame = encodeFrame(FrameType.UNREAD_COUNT, { count }, undefined, ts)));
+        frames.set(
+          count,
+          (frame = new WireFrame(encodeFrame(FrameType.UNREAD_COUNT, { count }, undefined, ts))),
+        );
       for (const c of set) {
         if (c.state === 'live') this.deps.writer.send(c, frame);
         else if (c.state === 'replaying') c.markCountStale();
