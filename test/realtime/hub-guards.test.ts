@@ -227,7 +227,8 @@ describe('hub: failures stay with the connection or callback that met them', () 
     // After each replay page, the replay waits for it to drain: the client does not read yet.
     ws.holdsWrites = true;
     void hub.attach(ws as unknown as WebSocket, principal(5), 'e.0');
-    await waitUntil(() => ws.types().includes('CONNECTED'));
+    // The first page is written; the replay now waits for it to drain.
+    await waitUntil(() => ws.types().includes('MESSAGE_BATCH'));
     const deep = `{"type":"HEARTBEAT","data":${'['.repeat(5000)}${']'.repeat(5000)}}`;
     ws.frame(deep);
     ws.frame(`{"type":"HEARTBEAT","data":"${'x'.repeat(20_000)}"}`);
