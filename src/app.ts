@@ -3,7 +3,6 @@
  * listening. `main.ts` listens and traps signals; tests call `createApp` and `listen({port: 0})`.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
 import type { DestinationStream, Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
 import type { AuthService } from './auth/auth.service.ts';
@@ -11,33 +10,26 @@ import { createAuth } from './auth/create-auth.ts';
 import type { Kdf, PasswordHasher } from './auth/password.ts';
 import { resolveJwtSecret } from './auth/secret.ts';
 import type { TokenService } from './auth/tokens.ts';
-import { pruneLoginFailures } from './auth/login-guard.pg.ts';
-import { pruneTickets } from './auth/ticket.repository.ts';
 import type { Bus } from './bus/bus.ts';
-import { createMemoryBus } from './bus/memory-bus.ts';
-import { PgBus } from './bus/pg-bus.ts';
-import { RedisBus } from './bus/redis-bus.ts';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { buildHttpServer, type HttpDeps } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import { createEventLogReader, type EventLogStore } from './messages/event-log-reader.ts';
-import { startExpiryAnnouncer, type ExpiryAnnouncer } from './messages/expiry.ts';
+import { type ExpiryAnnouncer } from './messages/expiry.ts';
 import { openHistoryGuard, type HistoryGuard, type HistoryNode } from './messages/history-guard.ts';
-import { createMessages, type Messages, type MessageService } from './messages/message.service.ts';
+import { createMessages, type MessageService } from './messages/message.service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { CloseCode } from './protocol.ts';
 import { Hub } from './realtime/hub.ts';
-import { PgPresence, prunePresence } from './realtime/pg-presence.ts';
 import type { ClusterPresence, Presence } from './realtime/presence.ts';
-import { RedisPresence } from './realtime/redis-presence.ts';
 import { attachWebSocket } from './realtime/upgrade.ts';
 import { openStore, type Store } from './store/database.ts';
-import type { DB } from './store/schema.ts';
-import { startHousekeeping } from './store/housekeeping.ts';
 import { migrateToLatest } from './store/migrate.ts';
 import type { UserService } from './users/user.service.ts';
 
+import { openBus, startClusterPresence } from './app-cluster.ts';
+import { startTimers } from './app-timers.ts';
 export interface AppOptions {
   /** Where logs go (tests capture them); default stdout. */
   logStream?: DestinationStream;
@@ -220,116 +212,6 @@ function historyNode(eventLog: EventLogStore, hub: Hub): HistoryNode {
       return hub.historyReplaced(epoch, head);
     },
   };
-}
-
-/**
- * The given bus; else the Redis bus when one is configured; else, on PostgreSQL, the PostgreSQL bus
- * (LISTEN/NOTIFY); else the in-process one. A network bus is connected before use.
- */
-async function openBus(
-  config: Config,
-  given: Bus | undefined,
-  db: Kysely<DB>,
-  logger: Logger,
-): Promise<{ bus: Bus; redisBus?: RedisBus; pgBus?: PgBus }> {
-  if (given) return { bus: given };
-  const { redis, database } = config;
-  if (redis.url !== undefined) {
-    const redisBus = new RedisBus({
-      url: redis.url,
-      prefix: redis.prefix,
-      nodeId: config.nodeId,
-      probeIntervalMs: redis.probeIntervalMs,
-      logger,
-    });
-    await redisBus.ready();
-    return { bus: redisBus, redisBus };
-  }
-  if (database.kind !== 'postgres') return { bus: createMemoryBus() };
-  const pgBus = new PgBus({
-    listenUrl: database.listenUrl ?? database.url,
-    db,
-    prefix: redis.prefix,
-    nodeId: config.nodeId,
-    probeIntervalMs: redis.probeIntervalMs,
-    connectTimeoutMs: database.connectTimeoutMs,
-    logger,
-  });
-  await pgBus.start();
-  return { bus: pgBus, pgBus };
-}
-
-/**
- * The app's two timers: housekeeping (bounded batches of rows past their lifetime) and the expiry
- * announcer, which tells holders of expired messages about a second after expiry. The returned stop
- * waits for runs in progress, so nothing queries a closed store.
- */
-function startTimers(
-  config: Config,
-  deps: {
-    db: Kysely<DB>;
-    dialect: Store['dialect'];
-    now: () => number;
-    logger: Logger;
-    eventLog: EventLogStore;
-    messages: Messages;
-  },
-): () => Promise<void> {
-  const { db, now, logger, eventLog, messages } = deps;
-  // The PostgreSQL-only cluster's rows (also left over from a time without Redis: pruned either way).
-  const clusterTasks =
-    deps.dialect === 'postgres'
-      ? [
-          { name: 'presence leases', run: () => prunePresence(db) },
-          { name: 'login failures', run: () => pruneLoginFailures(db) },
-        ]
-      : [];
-  const stopHousekeeping = startHousekeeping({
-    tasks: [
-      { name: 'events', run: () => eventLog.prune(config.events.retentionSec) },
-      { name: 'idempotency keys', run: () => messages.idempotency.prune() },
-      { name: 'tickets', run: () => pruneTickets(db, now()) },
-      { name: 'expired messages', run: () => messages.expiry.purgeAnnounced() },
-      ...clusterTasks,
-    ],
-    intervalMs: config.events.cleanupIntervalMs,
-    logger,
-  });
-  const stopExpiry = startExpiryAnnouncer({
-    announcer: messages.expiry,
-    intervalMs: config.messages.expirySweepMs,
-    logger,
-  });
-  return async () => {
-    await stopExpiry();
-    await stopHousekeeping();
-  };
-}
-
-/**
- * With a cluster bus, presence is the cluster's (each node records its local users in Redis, or in
- * PostgreSQL when that is the bus); else undefined: the hub's own.
- */
-async function startClusterPresence(
-  config: Config,
-  deps: { redisBus?: RedisBus; pgBus?: PgBus; db: Kysely<DB>; hub: Hub; logger: Logger; now: () => number },
-): Promise<ClusterPresence | undefined> {
-  const { redisBus, hub, logger } = deps;
-  const common = { nodeId: config.nodeId, ttlMs: config.redis.presenceTtlMs, logger };
-  let presence: RedisPresence | PgPresence;
-  if (redisBus) {
-    presence = new RedisPresence({
-      ...common,
-      redis: redisBus.publisher,
-      prefix: config.redis.prefix,
-      localUserIds: () => hub.localUserIds(),
-      now: deps.now,
-    });
-  } else if (deps.pgBus) {
-    presence = new PgPresence({ ...common, db: deps.db, local: hub });
-  } else return undefined;
-  await presence.start();
-  return presence;
 }
 
 /** The HTTP server with the WebSocket upgrade attached, not listening yet. */

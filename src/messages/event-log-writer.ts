@@ -11,9 +11,9 @@ import { WAKE_ANY, type Bus } from '../bus/bus.ts';
 import type { Dialect } from '../store/database.ts';
 import { retryDeadlocks } from '../store/deadlock.ts';
 import type { DB } from '../store/schema.ts';
-import { appendAndCommit, appendEvents, OrderingConflict, type NewEvent } from './event-log.repository.ts';
+import { appendAndCommit, appendEvents, OrderingConflict, type NewEvent } from './event-log-append.ts';
 
-export type { NewEvent } from './event-log.repository.ts';
+export type { NewEvent } from './event-log-append.ts';
 
 /** What a unit of work inside `commit` returns: the caller's result and the events to append. */
 export interface Committed<T> {

@@ -6,7 +6,7 @@ import type { Expression, ExpressionBuilder, Kysely, Selectable, SqlBool } from 
 import type { Dialect } from '../store/database.ts';
 import { prepared } from '../store/prepared.ts';
 import type { DB, MessageTable } from '../store/schema.ts';
-import { holdInFlight } from './event-log.repository.ts';
+import { holdInFlight } from './event-log-append.ts';
 
 export type MessageRow = Selectable<MessageTable>;
 export type NewMessageRow = Omit<MessageRow, 'id'>;

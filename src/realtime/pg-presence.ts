@@ -51,7 +51,7 @@ export class PgPresence implements ClusterPresence {
   async start(): Promise<void> {
     await this.enqueue(() => this.rewrite());
     this.leaseTimer = setInterval(
-      () => void this.enqueue(() => this.renew()),
+      () => this.schedule(() => this.renew()),
       Math.max(100, Math.floor(this.o.ttlMs / 3)),
     );
     this.leaseTimer.unref();
@@ -69,10 +69,15 @@ export class PgPresence implements ClusterPresence {
     if (this.flushTimer === undefined) {
       this.flushTimer = setTimeout(() => {
         this.flushTimer = undefined;
-        void this.enqueue(() => this.flush());
+        this.schedule(() => this.flush());
       }, FLUSH_MS);
       this.flushTimer.unref();
     }
+  }
+
+  /** enqueue() from a timer, where nobody waits: enqueue logs a failed write itself. */
+  private schedule(op: () => Promise<void>): void {
+    this.enqueue(op).catch(() => {});
   }
 
   /** Runs `op` after the writes before it; a failure is logged and repaired by a rewrite later. */

@@ -104,18 +104,9 @@ export class TailReader {
         for (;;) {
           const generation = this.generation;
           const events = await source.readAfter(this.seq, READ_BATCH);
-          // Restarted during the read (restart()): drop what it read; read again from the new position.
-          if (generation !== this.generation) {
-            this.dirty = true;
-            break;
-          }
-          if (events.length === 0 || this.stopped) break;
+          if (this.restartedSince(generation) || events.length === 0 || this.stopped) break;
           await this.deps.resolve(events);
-          if (this.stopped) break;
-          if (generation !== this.generation) {
-            this.dirty = true;
-            break;
-          }
+          if (this.stopped || this.restartedSince(generation)) break;
           // From here to the seq update, one synchronous step (the resume seam, resume.ts).
           const started = clock.monotonic();
           const affected = this.deps.dispatch(events);
@@ -134,6 +125,16 @@ export class TailReader {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * Whether restart() ran since `generation` was read: then what was read is dropped and the read
+   * runs again from the new position (dirty).
+   */
+  private restartedSince(generation: number): boolean {
+    if (generation === this.generation) return false;
+    this.dirty = true;
+    return true;
   }
 
   /**

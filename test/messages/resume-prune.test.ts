@@ -12,7 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import type { KyselyPlugin, PluginTransformResultArgs, QueryResult, UnknownRow } from 'kysely';
 import { encodeEventCursor } from '../../src/messages/cursor.ts';
 import { createEventLogReader } from '../../src/messages/event-log-reader.ts';
-import { appendEvents, pruneEvents } from '../../src/messages/event-log.repository.ts';
+import { appendEvents } from '../../src/messages/event-log-append.ts';
+import { pruneEvents } from '../../src/messages/event-log.repository.ts';
 import { openStore, type Store } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 

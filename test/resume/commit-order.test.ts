@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { appendEvents, headSeq, readAfter } from '../../src/messages/event-log.repository.ts';
+import { appendEvents } from '../../src/messages/event-log-append.ts';
+import { headSeq, readAfter } from '../../src/messages/event-log.repository.ts';
 import { openStore } from '../../src/store/database.ts';
 import { DIALECTS, startApp, type TestApp } from '../helpers/app.ts';
 

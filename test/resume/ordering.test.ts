@@ -7,12 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
 import { encodeEventCursor } from '../../src/messages/cursor.ts';
-import {
-  appendEvents,
-  headSeq,
-  OrderingConflict,
-  readAfter,
-} from '../../src/messages/event-log.repository.ts';
+import { appendEvents, OrderingConflict } from '../../src/messages/event-log-append.ts';
+import { headSeq, readAfter } from '../../src/messages/event-log.repository.ts';
 import { insertInboxRows } from '../../src/messages/inbox.repository.ts';
 import { insertMessage } from '../../src/messages/message.repository.ts';
 import { openStore } from '../../src/store/database.ts';

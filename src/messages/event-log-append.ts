@@ -1,0 +1,241 @@
+/**
+ * Appending to the durable event log: the ordered part at the end of the caller's transaction
+ * (docs/decisions/0001-event-cursors.md, 0009-events-by-reference.md).
+ *
+ * Commit order equals seq order. SQLite has a single writer. On PostgreSQL the append is the *ordered
+ * part* of a transaction: it comes last, takes one transaction-scoped advisory lock, inserts a constant
+ * number of small rows (one per send, whatever its number of targets) and commits; the bulk of a send
+ * (message, inbox rows, counters) is written before, without the lock.
+ *
+ * A NEW_MESSAGE names its message. For a send to listed users it is one row with user_id RECIPIENTS:
+ * the recipients are the message's inbox rows. To find a user's direct messages after a cursor without
+ * scanning the whole log, resume reads the user's inbox rows with message_id ≥ the `mfloor` of the
+ * cursor's event. mfloor is kept so that every message ordered after an event has an id ≥ its mfloor:
+ * an append whose message id is below the newest mfloor is refused (OrderingConflict, retried by the
+ * writer), and each append sets mfloor to the lowest message id still in flight — on PostgreSQL every
+ * send holds a shared advisory lock keyed by its message id until it ends, read from pg_locks — so the
+ * refusal is (next to) never taken.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { Dialect } from '../store/database.ts';
+import { prepared } from '../store/prepared.ts';
+import type { DB } from '../store/schema.ts';
+import { RECIPIENTS, type EventRow } from './event-log.repository.ts';
+
+export type NewEvent =
+  /** One event for a user, or for everyone (userId null). */
+  | { userId: number | null; type: string; data: unknown }
+  /** A new message, by reference: to everyone, or to the recipients listed by its inbox rows. */
+  | { newMessage: number; to: 'all' | 'recipients' }
+  /** One event for each user who still holds the message (inbox row not deleted), expanded in SQL. */
+  | { holdersOf: number; type: string; data: unknown };
+
+/** An append would break the mfloor rule (a message drawn long before, ordered late): retry the transaction. */
+export class OrderingConflict extends Error {
+  constructor() {
+    super('event log ordering conflict: retry the transaction');
+  }
+}
+
+/** Arbitrary constant naming the event-log lock among advisory locks. */
+const EVENT_LOG_LOCK = 0x736b7970;
+/** High half of the advisory-lock keys that mark a send in flight: (tag + id / 2^32, id mod 2^32). */
+const IN_FLIGHT_TAG = 0x736b6d00;
+
+/** SQL taking the shared in-flight lock of message `id` (PostgreSQL): for insertMessage's RETURNING. */
+export const holdInFlight = (id: string) =>
+  sql<string>`pg_advisory_xact_lock_shared((${sql.lit(IN_FLIGHT_TAG)}::bigint << 32) + ${sql.ref(id)})`;
+
+/** The lowest message id whose send is in flight on any node (PostgreSQL), or undefined. */
+async function inFlightFloor(trx: Kysely<DB>): Promise<number | undefined> {
+  const r = await sql<{ f: string | null }>`
+    select min(((classid::bigint - ${sql.lit(IN_FLIGHT_TAG)}) << 32) | objid::bigint) as f
+    from pg_locks
+    where locktype = 'advisory' and objsubid = 1
+      and database = (select oid from pg_database where datname = current_database())
+      and classid::bigint >= ${sql.lit(IN_FLIGHT_TAG)} and classid::bigint < ${sql.lit(IN_FLIGHT_TAG + 256)}`.execute(
+    trx,
+  );
+  const f = r.rows[0]?.f;
+  return f === null || f === undefined ? undefined : Number(f);
+}
+
+const lastFloorQuery = prepared((db, _p: Record<string, never>) =>
+  db.selectFrom('events').select('mfloor').orderBy('seq', 'desc').limit(1),
+);
+
+/** JSON.stringify that serialises each object once (one payload appended for several users). */
+function jsonOnce(): (data: unknown) => string {
+  const texts = new Map<unknown, string>();
+  return (data) => {
+    let text = texts.get(data);
+    if (text === undefined) texts.set(data, (text = JSON.stringify(data)));
+    return text;
+  };
+}
+
+/** A row of the events table as appended: every column but seq. */
+type Row = Omit<EventRow, 'seq'>;
+
+/** The rows of one event (undefined for one expanded in SQL: holdersOf). */
+function rowOf(e: NewEvent, mfloor: number, t: number, json: (data: unknown) => string): Row | undefined {
+  if ('holdersOf' in e) return undefined;
+  if ('newMessage' in e)
+    return {
+      user_id: e.to === 'all' ? null : RECIPIENTS,
+      type: 'NEW_MESSAGE',
+      data: '',
+      message_id: e.newMessage,
+      mfloor,
+      created_at: t,
+    };
+  return { user_id: e.userId, type: e.type, data: json(e.data), message_id: null, mfloor, created_at: t };
+}
+
+/** Inserts rows (≤ 1000 per statement); returns the highest seq. */
+async function insertRows(trx: Kysely<DB>, rows: Row[]): Promise<number> {
+  let head = 0;
+  for (let i = 0; i < rows.length; i += 1000) {
+    const r = await trx
+      .insertInto('events')
+      .values(rows.slice(i, i + 1000))
+      .returning('seq')
+      .execute();
+    for (const x of r) head = Math.max(head, Number(x.seq));
+  }
+  return head;
+}
+
+/**
+ * The ordered part: appends `events` in the caller's transaction and returns the highest seq written
+ * (0 when none). Call it last in the transaction: on PostgreSQL it holds the event-log lock until commit.
+ */
+export async function appendEvents(
+  trx: Kysely<DB>,
+  dialect: Dialect,
+  events: readonly NewEvent[],
+  t: number,
+): Promise<number> {
+  if (events.length === 0) return 0;
+  const own = ownMessageId(events);
+  // Before the lock: a look at pg_locks is not free, and any later send draws a larger id anyway.
+  const floor = own === undefined ? 0 : dialect === 'postgres' ? ((await inFlightFloor(trx)) ?? own) : own;
+  if (dialect === 'postgres' && events.every((e) => !('holdersOf' in e)))
+    return appendInOneCall(trx, events, own, Math.min(floor, own ?? floor), t);
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${EVENT_LOG_LOCK})`.execute(trx);
+  const prev = Number((await lastFloorQuery(trx, {})).rows[0]?.mfloor ?? 0);
+  if (own !== undefined && own < prev) throw new OrderingConflict();
+  const mfloor = Math.max(prev, Math.min(floor, own ?? floor));
+  const json = jsonOnce();
+  // In the given order: runs of plain rows, and each holdersOf expanded in its place.
+  let head = 0;
+  let run: Row[] = [];
+  for (const e of events) {
+    const row = rowOf(e, mfloor, t, json);
+    if (row) {
+      run.push(row);
+      continue;
+    }
+    head = Math.max(head, await insertRows(trx, run), await appendForHolders(trx, e, mfloor, t));
+    run = [];
+  }
+  return Math.max(head, await insertRows(trx, run));
+}
+
+/** SQLSTATE the skypush_append function raises for an OrderingConflict (migration 0007). */
+const ORDERING_CONFLICT_STATE = 'SKY01';
+
+/** The skypush_append call for these events (PostgreSQL; no holdersOf events). */
+function appendCall(events: readonly NewEvent[], own: number | undefined, floor: number, t: number) {
+  const json = jsonOnce();
+  // mfloor is set by the function (it knows the newest one); 0 here is a placeholder.
+  const rows = events.map((e, ord) => ({ ord, ...(rowOf(e, 0, t, json) as Row) }));
+  return sql<{ head: number }>`
+    select head from skypush_append(${EVENT_LOG_LOCK}, ${JSON.stringify(rows)}::jsonb, ${own ?? null}, ${floor})`;
+}
+
+const isConflict = (err: unknown) => (err as { code?: string } | null)?.code === ORDERING_CONFLICT_STATE;
+
+/** The ordered part on PostgreSQL in one round trip (the skypush_append function, migration 0007). */
+async function appendInOneCall(
+  trx: Kysely<DB>,
+  events: readonly NewEvent[],
+  own: number | undefined,
+  floor: number,
+  t: number,
+): Promise<number> {
+  try {
+    return Number((await appendCall(events, own, floor, t).execute(trx)).rows[0]?.head ?? 0);
+  } catch (err) {
+    throw isConflict(err) ? new OrderingConflict() : err;
+  }
+}
+
+/**
+ * The ordered part and the COMMIT of the transaction open on `conn` (BEGIN sent by the caller), on
+ * PostgreSQL: both statements are handed to the connection at once, so the COMMIT leaves as soon as the
+ * append's answer arrives — the event-log lock is never held while this node's event loop is busy
+ * elsewhere. If the append fails, the transaction is aborted and the COMMIT rolls it back. Returns the
+ * head; throws OrderingConflict or the error. Events with holdersOf take appendEvents and a plain COMMIT.
+ */
+export async function appendAndCommit(
+  conn: Kysely<DB>,
+  events: readonly NewEvent[],
+  t: number,
+): Promise<number> {
+  const commit = sql`commit`.compile(conn);
+  if (events.length === 0 || events.some((e) => 'holdersOf' in e)) {
+    const head = await appendEvents(conn, 'postgres', events, t);
+    await conn.executeQuery(commit);
+    return head;
+  }
+  const own = ownMessageId(events);
+  const floor = own === undefined ? 0 : Math.min((await inFlightFloor(conn)) ?? own, own);
+  const call = appendCall(events, own, floor, t).compile(conn);
+  return conn.getExecutor().provideConnection(async (c) => {
+    const appended = c.executeQuery<{ head: number }>(call);
+    const committed = c.executeQuery(commit);
+    try {
+      const r = await appended;
+      await committed;
+      return Number(r.rows[0]?.head ?? 0);
+    } catch (err) {
+      await committed.catch(() => {});
+      throw isConflict(err) ? new OrderingConflict() : err;
+    }
+  });
+}
+
+/** The lowest message id among the events' new messages. */
+function ownMessageId(events: readonly NewEvent[]): number | undefined {
+  const ids = events.flatMap((e) => ('newMessage' in e ? [e.newMessage] : []));
+  return ids.length > 0 ? Math.min(...ids) : undefined;
+}
+
+/** One event per holder of the message, in one INSERT … SELECT; returns the highest seq (0 if none). */
+async function appendForHolders(trx: Kysely<DB>, e: NewEvent, mfloor: number, t: number): Promise<number> {
+  if (!('holdersOf' in e)) return 0;
+  const r = await trx
+    .insertInto('events')
+    .columns(['user_id', 'type', 'data', 'message_id', 'mfloor', 'created_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('inbox')
+        .select((s) => [
+          'inbox.user_id',
+          s.val(e.type).as('type'),
+          s.val(JSON.stringify(e.data)).as('data'),
+          sql<null>`null`.as('message_id'),
+          s.val(mfloor).as('mfloor'),
+          s.val(t).as('created_at'),
+        ])
+        .where('inbox.message_id', '=', e.holdersOf)
+        .where('inbox.deleted_at', 'is', null)
+        .orderBy('inbox.user_id'),
+    )
+    .returning('seq')
+    .execute();
+  let head = 0;
+  for (const x of r) head = Math.max(head, Number(x.seq));
+  return head;
+}
