@@ -20,6 +20,7 @@ import {
   testConfig,
   type TestApp,
 } from '../helpers/app.ts';
+import { hubCaughtUp } from '../helpers/realtime.ts';
 import { mint } from '../helpers/tokens.ts';
 import { connect, type Frame } from '../helpers/ws-client.ts';
 
@@ -140,6 +141,8 @@ for (const dialect of DIALECTS) {
       });
       assert.equal(r.status, 200);
       const m4 = r.body.data.messageId;
+      // The node has dispatched it: the resume below replays it (none of it arrives live).
+      await hubCaughtUp(t);
       // The cursor U's client held at the first old event (seq 1).
       const s = await connect(t.wsUrl, { token, since: `${EPOCH}.1` });
       await s.waitFor((f) => f.type === 'UNREAD_COUNT');
