@@ -4,10 +4,12 @@ import type { Logger } from 'pino';
 import { pruneLoginFailures } from './auth/login-guard.pg.ts';
 import { pruneTickets } from './auth/ticket.repository.ts';
 import type { Config } from './config.ts';
+import { FOLD_INTERVAL_MS, foldDeltas } from './messages/counters.repository.ts';
 import { type EventLogStore } from './messages/event-log-reader.ts';
 import { startExpiryAnnouncer } from './messages/expiry.ts';
 import { type Messages } from './messages/message.service.ts';
 import { prunePresence } from './realtime/pg-presence.ts';
+import { repeat } from './repeat.ts';
 import { type Store } from './store/database.ts';
 import type { DB } from './store/schema.ts';
 import { startHousekeeping } from './store/housekeeping.ts';
@@ -53,7 +55,18 @@ export function startTimers(
     intervalMs: config.messages.expirySweepMs,
     logger,
   });
+  // Pending counter changes of wide sends (PostgreSQL) are folded into the counters a moment later.
+  const stopFold =
+    deps.dialect === 'postgres'
+      ? repeat({
+          run: () => foldDeltas(db),
+          intervalMs: FOLD_INTERVAL_MS,
+          failure: 'folding unread counters failed',
+          logger,
+        })
+      : async () => {};
   return async () => {
+    await stopFold();
     await stopExpiry();
     await stopHousekeeping();
   };

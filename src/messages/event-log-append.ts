@@ -16,7 +16,8 @@
  * send holds a shared advisory lock keyed by its message id until it ends, read from pg_locks — so the
  * refusal is (next to) never taken.
  */
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
+import pg from 'pg';
 import type { Dialect } from '../store/database.ts';
 import { prepared } from '../store/prepared.ts';
 import type { DB } from '../store/schema.ts';
@@ -147,11 +148,15 @@ const ORDERING_CONFLICT_STATE = 'SKY01';
 
 /** The skypush_append call for these events (PostgreSQL; no holdersOf events). */
 function appendCall(events: readonly NewEvent[], own: number | undefined, floor: number, t: number) {
+  return sql<{ head: number }>`
+    select head from skypush_append(${EVENT_LOG_LOCK}, ${rowsJson(events, t)}::jsonb, ${own ?? null}, ${floor})`;
+}
+
+/** The rows skypush_append inserts, as its JSON argument (no holdersOf events). */
+function rowsJson(events: readonly NewEvent[], t: number): string {
   const json = jsonOnce();
   // mfloor is set by the function (it knows the newest one); 0 here is a placeholder.
-  const rows = events.map((e, ord) => ({ ord, ...(rowOf(e, 0, t, json) as Row) }));
-  return sql<{ head: number }>`
-    select head from skypush_append(${EVENT_LOG_LOCK}, ${JSON.stringify(rows)}::jsonb, ${own ?? null}, ${floor})`;
+  return JSON.stringify(events.map((e, ord) => ({ ord, ...(rowOf(e, 0, t, json) as Row) })));
 }
 
 const isConflict = (err: unknown) => (err as { code?: string } | null)?.code === ORDERING_CONFLICT_STATE;
@@ -173,37 +178,43 @@ async function appendInOneCall(
 
 /**
  * The ordered part and the COMMIT of the transaction open on `conn` (BEGIN sent by the caller), on
- * PostgreSQL: both statements are handed to the connection at once, so the COMMIT leaves as soon as the
- * append's answer arrives — the event-log lock is never held while this node's event loop is busy
- * elsewhere. If the append fails, the transaction is aborted and the COMMIT rolls it back. Returns the
- * head; throws OrderingConflict or the error. Events with holdersOf take appendEvents and a plain COMMIT.
+ * PostgreSQL, as ONE protocol message: `select … skypush_append(…); commit`, a simple query of two
+ * statements (values written in as literals, since such a query takes no parameters). PostgreSQL runs
+ * the COMMIT right after the call, so the event-log lock is held for the call and the commit only —
+ * never for a round trip, nor while this node's event loop is busy elsewhere (node-postgres sends a
+ * query only after the previous one's answer has been read). If the call fails, PostgreSQL skips the
+ * COMMIT and the transaction is rolled back here. Returns the head; throws OrderingConflict or the
+ * error. Events with holdersOf take appendEvents and a plain COMMIT.
  */
 export async function appendAndCommit(
   conn: Kysely<DB>,
   events: readonly NewEvent[],
   t: number,
 ): Promise<number> {
-  const commit = sql`commit`.compile(conn);
   if (events.length === 0 || events.some((e) => 'holdersOf' in e)) {
     const head = await appendEvents(conn, 'postgres', events, t);
-    await conn.executeQuery(commit);
+    await sql`commit`.execute(conn);
     return head;
   }
   const own = ownMessageId(events);
   const floor = own === undefined ? 0 : Math.min((await inFlightFloor(conn)) ?? own, own);
-  const call = appendCall(events, own, floor, t).compile(conn);
-  return conn.getExecutor().provideConnection(async (c) => {
-    const appended = c.executeQuery<{ head: number }>(call);
-    const committed = c.executeQuery(commit);
-    try {
-      const r = await appended;
-      await committed;
-      return Number(r.rows[0]?.head ?? 0);
-    } catch (err) {
-      await committed.catch(() => {});
-      throw isConflict(err) ? new OrderingConflict() : err;
-    }
-  });
+  const text =
+    `select head from skypush_append(${integer(EVENT_LOG_LOCK)}, ${pg.escapeLiteral(rowsJson(events, t))}::jsonb, ` +
+    `${own === undefined ? 'null' : integer(own)}, ${integer(floor)}); commit`;
+  try {
+    const r = await conn.executeQuery<{ head: number }>(CompiledQuery.raw(text));
+    return Number(r.rows[0]?.head ?? 0);
+  } catch (err) {
+    // The COMMIT did not run (or failed): end the transaction. Outside one, this only warns.
+    await sql`rollback`.execute(conn).catch(() => {});
+    throw isConflict(err) ? new OrderingConflict() : err;
+  }
+}
+
+/** A number written into SQL text: only a safe integer. */
+function integer(n: number): string {
+  if (!Number.isSafeInteger(n)) throw new Error(`not an integer: ${n}`);
+  return String(n);
 }
 
 /** The lowest message id among the events' new messages. */

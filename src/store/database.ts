@@ -4,7 +4,7 @@
  */
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
 import { startCheckpointer } from './checkpointer.ts';
@@ -100,6 +100,33 @@ function withStatementCache(sqlite: SQLite.Database): SqliteHandle {
   };
 }
 
+/**
+ * The pool as Kysely sees it: the same clients, except that the answer to a query of several statements
+ * is its first statement's answer. node-postgres answers such a query (text without parameters, sent as
+ * one simple-protocol message) with an array of results, which Kysely would read as no rows. The event
+ * log's ordered part uses it to send its call and the COMMIT as one message (event-log-append.ts).
+ */
+function multiStatementPool(pool: pg.Pool): PostgresPool {
+  const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  const first = (r: pg.QueryResult | pg.QueryResult[]) => (Array.isArray(r) ? r[0] : r);
+  const wrap = (raw: pg.PoolClient): PostgresPoolClient => ({
+    query: ((text: string | pg.Submittable, values?: readonly unknown[]) =>
+      typeof text === 'string'
+        ? raw.query(text, values as unknown[]).then(first)
+        : raw.query(text)) as PostgresPoolClient['query'],
+    release: () => raw.release(),
+  });
+  return {
+    async connect() {
+      const raw = await pool.connect();
+      let c = clients.get(raw);
+      if (!c) clients.set(raw, (c = wrap(raw)));
+      return c;
+    },
+    end: () => pool.end(),
+  };
+}
+
 function openPostgres(cfg: DatabaseConfig): Store {
   const pool = new pg.Pool({
     connectionString: cfg.url,
@@ -122,7 +149,7 @@ function openPostgres(cfg: DatabaseConfig): Store {
   // the pool listens only to idle clients. The statement that follows fails, and the pool drops the
   // client when it is released (it is no longer queryable).
   pool.on('connect', (client) => client.on('error', () => {}));
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: multiStatementPool(pool) }) });
   return {
     db,
     dialect: 'postgres',

@@ -93,6 +93,13 @@ export interface UnreadCounterTable {
   seen_all: number;
 }
 
+/** A pending change to a user's counter (PostgreSQL, sends to many users), folded in moments later. */
+export interface UnreadDeltaTable {
+  user_id: number;
+  unread_direct: number;
+  seen_all: number;
+}
+
 /** One row (id 1): send-to-all messages whose expiry has not been announced. */
 export interface InboxTotalsTable {
   id: number;
@@ -139,6 +146,7 @@ export interface DB {
   ws_tickets: TicketTable;
   unread_counters: UnreadCounterTable;
   inbox_totals: InboxTotalsTable;
+  unread_deltas: UnreadDeltaTable;
   presence_nodes: PresenceNodeTable;
   presence_users: PresenceUserTable;
   login_failures: LoginFailureTable;

@@ -173,7 +173,7 @@ for (const dialect of DIALECTS) {
 
     /** Compares the counters, the service's counts and the inbox list with the recount. */
     async function check(where: string): Promise<Snapshot> {
-      const s = await snapshot(t.app.store.db);
+      const s = await snapshot(t.app.store.db, dialect);
       const exact = recount(s, announcedLive(s));
       assert.equal(s.liveAll, exact.liveAll, `${where}: live send-to-all messages`);
       const counts = await t.app.messages.unreadCounts(s.users);

@@ -18,7 +18,17 @@ export interface Snapshot {
   position: [number, number];
 }
 
-export async function snapshot(db: Kysely<DB>): Promise<Snapshot> {
+/**
+ * The tables in one snapshot (on PostgreSQL a REPEATABLE READ transaction): each node folds pending
+ * counter changes on a timer, and a fold between reading the counters and reading the pending changes
+ * would make a count look one short.
+ */
+export async function snapshot(db: Kysely<DB>, dialect: 'sqlite' | 'postgres'): Promise<Snapshot> {
+  if (dialect === 'sqlite') return read(db);
+  return db.transaction().setIsolationLevel('repeatable read').execute(read);
+}
+
+async function read(db: Kysely<DB>): Promise<Snapshot> {
   const users = (await db.selectFrom('users').select('id').orderBy('id').execute()).map((r) => Number(r.id));
   const messages = new Map(
     (await db.selectFrom('messages').select(['id', 'target_type', 'expires_at']).execute()).map((m) => [
@@ -38,6 +48,14 @@ export async function snapshot(db: Kysely<DB>): Promise<Snapshot> {
       { unreadDirect: Number(c.unread_direct), seenAll: Number(c.seen_all) },
     ]),
   );
+  // Pending changes of wide sends (PostgreSQL) count as part of the counter until they are folded.
+  for (const d of await db.selectFrom('unread_deltas').selectAll().execute()) {
+    const c = counters.get(Number(d.user_id)) ?? { unreadDirect: 0, seenAll: 0 };
+    counters.set(Number(d.user_id), {
+      unreadDirect: c.unreadDirect + Number(d.unread_direct),
+      seenAll: c.seenAll + Number(d.seen_all),
+    });
+  }
   const totals = await db.selectFrom('inbox_totals').selectAll().execute();
   const meta = await db
     .selectFrom('skypush_meta')

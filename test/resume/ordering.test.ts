@@ -9,13 +9,16 @@ import type { Kysely } from 'kysely';
 import { encodeEventCursor } from '../../src/messages/cursor.ts';
 import { appendEvents, OrderingConflict } from '../../src/messages/event-log-append.ts';
 import { headSeq, readAfter } from '../../src/messages/event-log.repository.ts';
+import { countSend, foldDeltas } from '../../src/messages/counters.repository.ts';
 import { insertInboxRows } from '../../src/messages/inbox.repository.ts';
 import { insertMessage } from '../../src/messages/message.repository.ts';
 import { openStore } from '../../src/store/database.ts';
 import type { DB } from '../../src/store/schema.ts';
 import { DIALECTS, startApp, type TestApp } from '../helpers/app.ts';
+import { connect } from '../helpers/ws-client.ts';
 
 const WIDE = 10_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Adds `n` users with ids from `first` straight into the table (a wide send needs real targets). */
 async function addUsers(db: Kysely<DB>, first: number, n: number): Promise<number[]> {
@@ -120,6 +123,102 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+describe('postgres: the ordered part and the COMMIT in one message', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp({ dialect: 'postgres' });
+  });
+  after(async () => t.close());
+
+  it('writes any data into the SQL text literally: quotes, backslashes, statement text, unicode', async () => {
+    const u = await t.createUser('quoted');
+    const ws = await connect(t.wsUrl, { token: u.token });
+    await ws.waitFor((f) => f.type === 'UNREAD_COUNT');
+    const content = `it's \\ a '' "test"; commit; rollback; select pg_sleep(10); -- $$ $tag$ \u0001 é 😀 \\'`;
+    const r = await t.request('POST', '/api/v1/ws/broadcast', {
+      token: t.adminToken,
+      body: { data: { title: "O'Brien \\", content, level: 'info' } },
+    });
+    assert.equal(r.status, 200);
+    const frame = await ws.waitFor((f) => f.type === 'SYSTEM_NOTIFY');
+    assert.deepEqual(frame.data, { title: "O'Brien \\", content, level: 'info' });
+    await ws.close();
+    // Stored as sent, and the transaction ended: the next send commits normally.
+    const rows = await t.app.store.db
+      .selectFrom('events')
+      .select('data')
+      .where('type', '=', 'SYSTEM_NOTIFY')
+      .execute();
+    assert.deepEqual(JSON.parse(String(rows.at(-1)?.data)), { title: "O'Brien \\", content, level: 'info' });
+    const next = await t.request('POST', '/api/v1/messages/send', {
+      token: t.adminToken,
+      body: { title: 'after', content: 'c', targetType: 'user', targetIds: [u.id] },
+    });
+    assert.equal(next.status, 200);
+  });
+});
+
+describe('postgres: a wide send and a one-target send to one of its users', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp({ dialect: 'postgres' });
+  });
+  after(async () => t.close());
+
+  it('do not wait for each other on counter rows: the wide send adds pending changes, folded later', async () => {
+    const x = await t.createUser('wx');
+    const y = await t.createUser('wy');
+    const held = gate();
+    const release = gate();
+    // A wide send's counting, held open inside its transaction (then rolled back).
+    const wide = t.app.store.db
+      .transaction()
+      .execute(async (trx) => {
+        await countSend(
+          trx,
+          'postgres',
+          { id: 1, target_type: 'user', expires_at: null },
+          [x.id, y.id],
+          Date.now(),
+        );
+        held.open();
+        await release.passed;
+        throw new Error('rolled back on purpose');
+      })
+      .catch((e: Error) => e.message);
+    await held.passed;
+    const send = t.request('POST', '/api/v1/messages/send', {
+      token: t.adminToken,
+      body: { title: 'one', content: 'c', targetType: 'user', targetIds: [x.id] },
+    });
+    const first = await Promise.race([send.then((r) => r.status), sleep(2000).then(() => 'still waiting')]);
+    release.open();
+    assert.equal(await wide, 'rolled back on purpose');
+    assert.equal(first, 200, 'the one-target send did not wait for the open wide send');
+    // And the counts are exact once folded: x has the one message, y none (the wide send rolled back).
+    await foldDeltas(t.app.store.db);
+    const count = async (token: string) =>
+      (await t.request<{ count: number }>('GET', '/api/v1/messages/unread-count', { token })).body.data.count;
+    assert.equal(await count(x.token), 1);
+    assert.equal(await count(y.token), 0);
+  });
+
+  it('counts a wide send at once, before and after the fold', async () => {
+    const users = await Promise.all([1, 2, 3].map((i) => t.createUser(`wf${i}`)));
+    const r = await t.request('POST', '/api/v1/messages/send', {
+      token: t.adminToken,
+      body: { title: 'w', content: 'c', targetType: 'user', targetIds: users.map((u) => u.id) },
+    });
+    assert.equal(r.status, 200);
+    const counts = () => t.app.messages.unreadCounts(users.map((u) => u.id));
+    assert.deepEqual([...(await counts()).values()], [1, 1, 1], 'pending changes count');
+    await foldDeltas(t.app.store.db);
+    assert.deepEqual([...(await counts()).values()], [1, 1, 1], 'folded, the same');
+    const pending = await t.app.store.db.selectFrom('unread_deltas').selectAll().execute();
+    assert.deepEqual(pending, []);
+  });
+});
 
 describe('postgres: a send ordered long after it drew its message id', () => {
   let t: TestApp;

@@ -155,6 +155,8 @@ for (const dialect of DIALECTS) {
         const old = c.cursor as string;
         await c.close();
         for (let i = 0; i < 6; i++) await send(short, [u.id]);
+        // The count covers the log up to the hub's tail; events past it arrive live, not as replay.
+        await hubCaughtUp(short);
         const tooMany = await connect(short.wsUrl, { token: u.token, since: old });
         assert.equal((await tooMany.waitFor((f) => f.type === 'RESYNC')).data['reason'], 'too_many');
         assert.equal(tooMany.frames.filter((f) => f.type === 'MESSAGE_BATCH').length, 0, 'no partial replay');

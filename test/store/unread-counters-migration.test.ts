@@ -132,7 +132,7 @@ for (const dialect of DIALECTS) {
       await fillOldShape(store.db, at);
 
       assert.ok((await migrateToLatest(store)).includes('2026-11-30-0005-unread-counters'));
-      const s = await snapshot(store.db);
+      const s = await snapshot(store.db, store.dialect);
       const exact = recount(s, announcedLive(s));
       assert.equal(s.counters.size, USERS, 'a row for every user');
       assert.equal(s.liveAll, 2, 'the two send-to-all messages not announced');

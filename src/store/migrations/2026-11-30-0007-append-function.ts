@@ -1,8 +1,8 @@
 /**
  * The event log's ordered part as one PostgreSQL function (docs/decisions/0009-events-by-reference.md):
  * take the event-log lock, read the newest mfloor, refuse an append below it (SQLSTATE SKY01, which aborts
- * the transaction), insert the rows. The writer sends COMMIT right behind the call without waiting for
- * its answer, so the lock is held for one call and the commit, never across the node's event loop.
+ * the transaction), insert the rows. The writer sends the call and the COMMIT as one protocol message,
+ * so the lock is held for the call and the commit, never across the node's event loop.
  * Each statement of a VOLATILE PL/pgSQL function takes its own snapshot (READ COMMITTED), so the mfloor
  * read after the lock sees every append that committed before it.
  */
