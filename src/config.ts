@@ -70,6 +70,10 @@ export interface Config {
   };
   messages: {
     maxTargets: number;
+    /** A send listing more distinct targets than this is a wide send (runs in the wide lane). */
+    wideSendTargets: number;
+    /** Wide sends that may run at once on a node; more wait their turn (64 per slot), then 503. */
+    wideSendConcurrency: number;
     idempotencyTtlSec: number;
     expirySweepMs: number;
     /** The longest a message lives (its expiresAt is capped at send); undefined: messages without one stay. */
@@ -218,6 +222,8 @@ function readMessages(r: Reader): Config['messages'] {
   }
   return {
     maxTargets: r.int('SKYPUSH_MAX_TARGETS', 10_000, 1, 100_000),
+    wideSendTargets: r.int('SKYPUSH_WIDE_SEND_TARGETS', 1_000, 1, 100_000),
+    wideSendConcurrency: r.int('SKYPUSH_WIDE_SEND_CONCURRENCY', 1, 1, 1_000),
     idempotencyTtlSec: 86_400,
     expirySweepMs: r.int('SKYPUSH_EXPIRY_SWEEP_MS', 1_000, 50, 60_000),
     retentionSec:

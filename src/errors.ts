@@ -53,6 +53,7 @@ export const Errors = Object.freeze({
   SHUTTING_DOWN: spec(50302, 503, 'server is shutting down'),
   SERVER_FULL: spec(50303, 503, 'too many connections on this node'),
   HASHER_BUSY: spec(50304, 503, 'login service busy; try again shortly'),
+  WIDE_SENDS_BUSY: spec(50305, 503, 'too many sends to many users waiting on this node; try again shortly'),
 });
 
 /** An error with a catalogue entry; the HTTP layer turns it into the `{code,message,data}` envelope. */

@@ -14,7 +14,7 @@ import type { Child } from '../lib/rpc.ts';
 import { REDIS_URL, tempDatabase } from '../lib/services.ts';
 import type { ClosedLoopResult } from '../load/closed-loop.ts';
 import { createSkypush, type SkypushSystem } from '../systems/skypush.ts';
-import { Collector, fmt, progress, userIds } from './context.ts';
+import { Collector, fmt, profiled, progress, userIds } from './context.ts';
 import type { Plan } from './plan.ts';
 import { storageEnv, type StorageOutcome } from './storage.ts';
 
@@ -153,7 +153,8 @@ export async function runPgContention(plan: Plan, driver: Child): Promise<Storag
       );
       run.catch(() => {}); // awaited below; this only keeps a failure during the warm-up from going unhandled
       await sleep(p.warmupMs);
-      const locks = await sampleLocks(db.url, run);
+      // With --cpu-prof, the first node's measured window is profiled (bench/results/profiles/).
+      const locks = await profiled(plan, first, p.senders, 'pg-contention', () => sampleLocks(db.url, run));
       record(out, plan, await run, locks);
     }
   } finally {

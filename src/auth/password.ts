@@ -5,7 +5,8 @@
  * goes through a bounded queue (./hash-queue.ts): a flood of logins is refused with 503, not queued.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { HashQueue, type HashQueueLoad } from './hash-queue.ts';
+import { BoundedQueue, type QueueLoad } from '../bounded-queue.ts';
+import { Errors } from '../errors.ts';
 
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 1024;
@@ -30,7 +31,7 @@ export interface PasswordHasher {
   /** False for a wrong password or a malformed stored hash; never throws for those (busy/abort as hash). */
   verify(password: string, stored: string | null, opts?: HashOptions): Promise<boolean>;
   /** Hashes running and waiting now. */
-  load(): HashQueueLoad;
+  load(): QueueLoad;
   /** Throws HASHER_BUSY (503) if a hash asked for now would be refused. */
   assertRoom(): void;
 }
@@ -45,9 +46,12 @@ export interface PasswordHasherOptions {
 }
 
 export function createPasswordHasher(opts: PasswordHasherOptions): PasswordHasher {
-  const queue = new HashQueue({
+  const queue = new BoundedQueue({
     concurrency: opts.concurrency,
     maxQueued: opts.maxQueued ?? 4 * opts.concurrency,
+    busy: Errors.HASHER_BUSY,
+    // scrypt's production cost.
+    taskMs: 600,
   });
   const kdf = opts.kdf ?? scryptKdf;
   const r = 8;

@@ -4,6 +4,7 @@
  * that user reads or deletes it (docs/decisions/0002-send-to-all-stored-once.md).
  */
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
+import type { Dialect } from '../store/database.ts';
 import { prepared } from '../store/prepared.ts';
 import type { DB, InboxTable } from '../store/schema.ts';
 import { notExpired, type MessageRow } from './message.repository.ts';
@@ -36,15 +37,24 @@ const insertInboxRow = prepared((db, p: { messageId: number; userId: number }) =
 
 /**
  * Gives each of `userIds` that exists an unread inbox row for the message, checking that they exist in
- * the same statement; returns how many rows were inserted.
+ * the same statement; returns how many rows were inserted. On PostgreSQL a list is one statement with one
+ * array parameter, whatever its length; SQLite takes 1,000 ids per statement.
  */
 export async function insertInboxRows(
   trx: Kysely<DB>,
   messageId: number,
   userIds: readonly number[],
+  dialect: Dialect = 'sqlite',
 ): Promise<number> {
   if (userIds.length === 1) {
     const r = await insertInboxRow(trx, { messageId, userId: userIds[0] as number });
+    return Number(r.numAffectedRows ?? 0);
+  }
+  if (dialect === 'postgres') {
+    const r = await sql`
+      insert into inbox (user_id, message_id, read_at, deleted_at)
+      select u.id, ${messageId}::bigint, null, null
+      from users u where u.id = any(${userIds.map(String)}::bigint[])`.execute(trx);
     return Number(r.numAffectedRows ?? 0);
   }
   let inserted = 0;

@@ -8,6 +8,7 @@
 import type { Kysely } from 'kysely';
 import type { InboxItem, InboxQuery, SendInput, SendResult } from '../api-types.ts';
 import type { Principal } from '../auth/auth.service.ts';
+import { BoundedQueue } from '../bounded-queue.ts';
 import { AppError, Errors } from '../errors.ts';
 import type { Dialect } from '../store/database.ts';
 import type { DB } from '../store/schema.ts';
@@ -24,6 +25,10 @@ import { checkSendSize, type SendLimits } from './send-limits.ts';
 export interface InboxLimits extends SendLimits {
   /** SKYPUSH_MAX_TARGETS: targetIds one send may list. */
   maxTargets: number;
+  /** SKYPUSH_WIDE_SEND_TARGETS: more distinct targets than this make a wide send. */
+  wideSendTargets: number;
+  /** SKYPUSH_WIDE_SEND_CONCURRENCY: wide sends running at once on this node. */
+  wideSendConcurrency: number;
   /** SKYPUSH_MESSAGE_RETENTION: the longest a message lives; undefined to keep them. */
   retentionSec?: number | undefined;
 }
@@ -40,8 +45,17 @@ export interface InboxDeps {
 
 /** The inbox as the routes (and the hub's unread counts) use it. */
 export interface InboxService {
-  /** Stores a message and its events; with an Idempotency-Key, a retry gets the first answer. */
-  send(sender: Principal, input: SendInput, idempotencyKey?: string): Promise<SendResult>;
+  /**
+   * Stores a message and its events; with an Idempotency-Key, a retry gets the first answer. A wide
+   * send waits for its turn in the node's wide lane; the signal `gone` returns (the client hung up) drops
+   * it from there.
+   */
+  send(
+    sender: Principal,
+    input: SendInput,
+    idempotencyKey?: string,
+    gone?: () => AbortSignal,
+  ): Promise<SendResult>;
   /** One page of the user's inbox, newest first. */
   list(userId: number, q: InboxQuery): Promise<{ items: InboxItem[]; nextCursor: string | null }>;
   get(userId: number, messageId: number): Promise<InboxItem>;
@@ -127,7 +141,7 @@ function sendOnce(
     // and the whole transaction is rolled back.
     if (
       input.targetType === 'user' &&
-      (await inbox.insertInboxRows(trx, messageId, targetIds)) < targetIds.length
+      (await inbox.insertInboxRows(trx, messageId, targetIds, deps.dialect)) < targetIds.length
     )
       throw await unknownTargets(trx, sender, targetIds);
     await counters.countSend(trx, deps.dialect, { ...row, id: messageId }, targetIds, t);
@@ -241,13 +255,45 @@ function remove(deps: InboxDeps, userId: number, messageId: number) {
   });
 }
 
+/** Wide sends that may wait for their turn on a node, per slot of SKYPUSH_WIDE_SEND_CONCURRENCY. */
+export const WIDE_QUEUE_PER_SLOT = 64;
+
+/**
+ * The wide lane: sends listing more than SKYPUSH_WIDE_SEND_TARGETS distinct users run at most
+ * SKYPUSH_WIDE_SEND_CONCURRENCY at a time on a node, the others wait in FIFO order (at most
+ * WIDE_QUEUE_PER_SLOT per slot, then 503 WIDE_SENDS_BUSY with Retry-After). A wide send costs thousands of
+ * rows and holds a pool connection and a share of the CPU for its whole transaction; without the lane a
+ * burst of them takes every pool connection, and a one-user send waits behind them for seconds
+ * (docs/decisions/0015-wide-send-lane.md). Sends to all are one row and never wait here.
+ */
+function wideLane(limits: InboxLimits) {
+  const queue = new BoundedQueue({
+    concurrency: limits.wideSendConcurrency,
+    maxQueued: WIDE_QUEUE_PER_SLOT * limits.wideSendConcurrency,
+    busy: Errors.WIDE_SENDS_BUSY,
+    taskMs: 500,
+  });
+  return <T>(input: SendInput, task: () => Promise<T>, gone: (() => AbortSignal) | undefined): Promise<T> =>
+    input.targetType === 'user' &&
+    (input.targetIds?.length ?? 0) > limits.wideSendTargets &&
+    new Set(input.targetIds).size > limits.wideSendTargets
+      ? queue.run(task, gone?.())
+      : task();
+}
+
 export function createInboxService(deps: InboxDeps): InboxService {
   const { db, now } = deps;
+  const inLane = wideLane(deps.limits);
   return {
-    async send(sender, input, idempotencyKey) {
+    async send(sender, input, idempotencyKey, gone) {
       checkSend(sender, input, deps.limits, now());
-      return deps.idempotency.once<SendResult>(sender.userId, idempotencyKey, input, (remember) =>
-        sendOnce(deps, sender, input, remember),
+      return inLane(
+        input,
+        () =>
+          deps.idempotency.once<SendResult>(sender.userId, idempotencyKey, input, (remember) =>
+            sendOnce(deps, sender, input, remember),
+          ),
+        gone,
       );
     },
     list: (userId, q) => list(deps, userId, q),

@@ -10,10 +10,22 @@ import type { Principal } from '../../src/auth/auth.service.ts';
 import { isAppError, Errors, type AppError, type ErrorSpec } from '../../src/errors.ts';
 import { createExpiryAnnouncer, EXPIRY_GRACE_MS } from '../../src/messages/expiry.ts';
 import { createIdempotency } from '../../src/messages/idempotency.ts';
-import { createInboxService, expiryOf, type InboxService } from '../../src/messages/inbox.service.ts';
+import {
+  createInboxService,
+  expiryOf,
+  WIDE_QUEUE_PER_SLOT,
+  type InboxService,
+} from '../../src/messages/inbox.service.ts';
 import { openMessagesFixture, type MessagesFixture } from './fixture.ts';
 
-const LIMITS = { maxTargets: 3, maxMessageBytes: 4096, maxSendBytes: 1_000_000, retentionSec: undefined };
+const LIMITS = {
+  maxTargets: 3,
+  wideSendTargets: 2,
+  wideSendConcurrency: 1,
+  maxMessageBytes: 4096,
+  maxSendBytes: 1_000_000,
+  retentionSec: undefined,
+};
 
 const isError = (spec: ErrorSpec) => (e: unknown) => isAppError(e, spec);
 
@@ -214,5 +226,90 @@ describe('inbox service', () => {
       assert.equal(await expiry.announce(), 1);
       assert.equal(await inbox.unreadCount(11), 0);
     });
+  });
+});
+
+describe('inbox service: the wide lane', () => {
+  let f: MessagesFixture;
+  let inbox: InboxService;
+  let ann: Principal;
+  /** Transactions running now and at most, and a gate each waits at before it starts. */
+  const tx = { running: 0, peak: 0, gate: Promise.resolve() };
+  let open: () => void = () => {};
+
+  beforeEach(async () => {
+    f = await openMessagesFixture();
+    tx.running = tx.peak = 0;
+    tx.gate = new Promise<void>((r) => (open = r));
+    inbox = createInboxService({
+      db: f.db,
+      dialect: f.dialect,
+      commit: async (work) => {
+        tx.running++;
+        tx.peak = Math.max(tx.peak, tx.running);
+        try {
+          await tx.gate;
+          return await f.commit(work);
+        } finally {
+          tx.running--;
+        }
+      },
+      idempotency: createIdempotency({ db: f.db, ttlSec: 60, now: f.now }),
+      limits: LIMITS,
+      now: f.now,
+    });
+    ann = await f.addUser(11);
+    await f.addUser(12);
+    await f.addUser(13);
+  });
+  afterEach(() => f.close());
+
+  const send = (targetIds: number[], gone?: () => AbortSignal) =>
+    inbox.send(ann, { title: 't', content: 'c', targetType: 'user', targetIds }, undefined, gone);
+  const turn = () => new Promise((r) => setImmediate(r));
+
+  it('runs SKYPUSH_WIDE_SEND_CONCURRENCY wide sends at a time; narrow sends and sends to all pass them', async () => {
+    const wide = [send([11, 12, 13]), send([11, 12, 13]), send([11, 12, 13])];
+    await turn();
+    assert.equal(tx.running, 1, 'one wide send in its transaction, two waiting for their turn');
+    // Two targets is not wide (wideSendTargets: 2); a repeated id does not make a send wide.
+    const narrow = [
+      send([11]),
+      send([11, 12]),
+      send([11, 11, 12]),
+      inbox.send(f.admin, { title: 'a', content: 'c', targetType: 'all' }),
+    ];
+    await turn();
+    assert.equal(tx.running, 5, 'the narrow ones and the send to all did not queue');
+    open();
+    const done = await Promise.all([...wide, ...narrow]);
+    assert.deepEqual(
+      done.map((r) => r.recipients),
+      [3, 3, 3, 1, 2, 2, 4],
+    );
+    assert.equal(await f.count('inbox'), 3 * 3 + 1 + 2 + 2);
+  });
+
+  it('drops a waiting wide send whose client hung up, and refuses past the queue bound with 503 WIDE_SENDS_BUSY', async () => {
+    const first = send([11, 12, 13]);
+    const ac = new AbortController();
+    const abandoned = send([11, 12, 13], () => ac.signal);
+    const queued = Array.from({ length: WIDE_QUEUE_PER_SLOT - 1 }, () => send([11, 12, 13]));
+    await turn();
+    await assert.rejects(send([11, 12, 13]), (e: AppError) => {
+      assert.ok(isError(Errors.WIDE_SENDS_BUSY)(e));
+      assert.match(String(e.headers?.['retry-after']), /^\d+$/);
+      return true;
+    });
+    ac.abort(new Error('client gone'));
+    await assert.rejects(abandoned, /client gone/);
+    open();
+    await Promise.all([first, ...queued]);
+    assert.equal(tx.peak, 1, 'never two wide sends at once');
+    assert.equal(
+      await f.count('messages'),
+      WIDE_QUEUE_PER_SLOT,
+      'the abandoned and the refused send stored nothing',
+    );
   });
 });

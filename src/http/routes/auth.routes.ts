@@ -1,27 +1,11 @@
 /** POST /api/v1/auth/login, GET /api/v1/auth/me. Schemas: auth.schemas.ts. */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, Errors } from '../../errors.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { clientGone } from '../client-gone.ts';
 import { ok } from '../envelope.ts';
 import { principalOf } from '../auth-hooks.ts';
 import type { AuthService } from '../../auth/auth.service.ts';
 import type { AuthHooks } from '../auth-hooks.ts';
 import { loginSchema, meSchema } from './auth.schemas.ts';
-
-/**
- * Fires when the client hangs up before its answer is written, so a hash still waiting for its turn is
- * dropped. The response's 'close' is the one to watch: the request's own 'close' fires as soon as its
- * body has been read.
- */
-function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
-  const ac = new AbortController();
-  const gone = () =>
-    ac.abort(
-      new AppError(Errors.BAD_REQUEST, 'client closed the connection before the password was checked'),
-    );
-  if (request.raw.socket.destroyed) gone();
-  else reply.raw.once('close', () => reply.raw.writableFinished || gone());
-  return ac.signal;
-}
 
 export interface AuthRouteDeps {
   auth: Pick<AuthService, 'login'>;
@@ -54,7 +38,7 @@ function loginRoute(app: FastifyInstance, { auth, loginRateLimit }: AuthRouteDep
     },
     async (request, reply) => {
       const { username, password } = request.body;
-      const signal = clientGone(request, reply);
+      const signal = clientGone(request, reply, 'the password was checked');
       return ok(await auth.login(username, password, request.ip, { signal }), 'login successful');
     },
   );

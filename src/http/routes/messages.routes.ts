@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { MessageService, SendInput } from '../../messages/message.service.ts';
 import type { Metrics } from '../../metrics.ts';
 import { principalOf, type AuthHooks } from '../auth-hooks.ts';
+import { clientGone } from '../client-gone.ts';
 import { ok } from '../envelope.ts';
 import { sendQuota, type SendQuota } from '../send-quota.ts';
 import {
@@ -48,11 +49,13 @@ function sendRoute(
       ...(quota && { config: { rateLimit: quota } }),
       schema: sendSchema(maxMessageBytes),
     },
-    async (request) => {
+    async (request, reply) => {
       const result = await messages.send(
         principalOf(request),
         request.body,
         request.headers['idempotency-key'],
+        // Built only for a send that waits in the wide lane.
+        () => clientGone(request, reply, 'the send had its turn'),
       );
       metrics.messagesSent.inc({ target_type: result.targetType });
       return ok(result, 'message sent');

@@ -42,6 +42,7 @@ const sendResponse = {
   403: errorSchema,
   413: errorSchema,
   429: errorSchema,
+  503: errorSchema,
 };
 
 /** POST /api/v1/messages/send; the content cap is SKYPUSH_MAX_MESSAGE_BYTES, so this one is built. */

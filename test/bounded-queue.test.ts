@@ -1,8 +1,8 @@
-/** The bounded queue in front of the hasher, with tasks held open by hand (no real hashing). */
+/** The bounded queue (in front of the hasher and of wide sends), with tasks held open by hand. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HashQueue } from '../../src/auth/hash-queue.ts';
-import { Errors, isAppError } from '../../src/errors.ts';
+import { BoundedQueue } from '../src/bounded-queue.ts';
+import { Errors, isAppError } from '../src/errors.ts';
 
 /** A task that runs until released; counts how many started. */
 function held() {
@@ -28,11 +28,15 @@ function held() {
   };
 }
 
+/** The queue as the password hasher uses it. */
+const queue = (concurrency: number, maxQueued: number) =>
+  new BoundedQueue({ concurrency, maxQueued, busy: Errors.HASHER_BUSY, taskMs: 600 });
+
 const tick = () => new Promise((r) => setImmediate(r));
 
-describe('hash queue', () => {
+describe('bounded queue', () => {
   it('runs `concurrency` tasks, queues `maxQueued`, refuses the next with 503 HASHER_BUSY and Retry-After', async () => {
-    const q = new HashQueue({ concurrency: 2, maxQueued: 3 });
+    const q = queue(2, 3);
     const h = held();
     const runs = Array.from({ length: 5 }, () => q.run(h.task));
     await tick();
@@ -56,7 +60,7 @@ describe('hash queue', () => {
   });
 
   it('drops a waiting task whose signal aborts, and never runs it', async () => {
-    const q = new HashQueue({ concurrency: 1, maxQueued: 5 });
+    const q = queue(1, 5);
     const h = held();
     const first = q.run(h.task);
     const ac = new AbortController();
@@ -77,7 +81,7 @@ describe('hash queue', () => {
   });
 
   it('with no queue, refuses as soon as every slot is taken', async () => {
-    const q = new HashQueue({ concurrency: 1, maxQueued: 0 });
+    const q = queue(1, 0);
     const h = held();
     const first = q.run(h.task);
     await assert.rejects(q.run(h.task), (e: unknown) => isAppError(e, Errors.HASHER_BUSY));

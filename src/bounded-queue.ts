@@ -1,12 +1,13 @@
 /**
- * The bounded queue in front of the hasher: at most `concurrency` hashes run (each holds a libuv thread,
- * ~128 MiB and ~0.5 s at production cost), at most `maxQueued` wait in FIFO order, and the rest are
- * refused at once with 503 HASHER_BUSY and a Retry-After estimated from recent hash times. A waiting
- * hash whose caller aborts (the client hung up) leaves the queue without running.
+ * A bounded queue in front of costly work: at most `concurrency` tasks run, at most `maxQueued` wait in
+ * FIFO order, and the rest are refused at once with the given 503 error and a Retry-After estimated from
+ * recent task times. A waiting task whose caller aborts (the client hung up) leaves the queue without
+ * running. Used in front of the password hasher (auth/password.ts: each hash holds a libuv thread, ~128
+ * MiB and ~0.5 s) and of sends to many users (messages/inbox.service.ts).
  */
-import { AppError, Errors } from '../errors.ts';
+import { AppError, type ErrorSpec } from './errors.ts';
 
-export interface HashQueueLoad {
+export interface QueueLoad {
   running: number;
   queued: number;
 }
@@ -19,15 +20,26 @@ interface Waiter {
 /** The longest Retry-After a busy answer suggests, in seconds. */
 const MAX_RETRY_AFTER_SEC = 30;
 
-export class HashQueue {
+export interface BoundedQueueOptions {
+  concurrency: number;
+  maxQueued: number;
+  /** The refusal when the queue is full (a 503 of the error catalogue). */
+  busy: ErrorSpec;
+  /** A first guess of one task's duration, for Retry-After until tasks have been timed. */
+  taskMs: number;
+}
+
+export class BoundedQueue {
   private running = 0;
   private readonly waiting: Waiter[] = [];
-  /** Moving average of one task's duration, for Retry-After; starts at scrypt's production cost. */
-  private avgMs = 600;
+  /** Moving average of one task's duration, for Retry-After. */
+  private avgMs: number;
 
-  constructor(private readonly opts: { concurrency: number; maxQueued: number }) {}
+  constructor(private readonly opts: BoundedQueueOptions) {
+    this.avgMs = opts.taskMs;
+  }
 
-  load(): HashQueueLoad {
+  load(): QueueLoad {
     return { running: this.running, queued: this.waiting.length };
   }
 
@@ -47,12 +59,12 @@ export class HashQueue {
     }
   }
 
-  /** Throws HASHER_BUSY now if a task would be refused, so a caller can skip its other work too. */
+  /** Throws the busy error now if a task would be refused, so a caller can skip its other work too. */
   assertRoom(): void {
     if (this.running < this.opts.concurrency || this.waiting.length < this.opts.maxQueued) return;
     const turns = (this.waiting.length + this.running) / this.opts.concurrency;
     const sec = Math.min(MAX_RETRY_AFTER_SEC, Math.max(1, Math.ceil((turns * this.avgMs) / 1000)));
-    throw new AppError(Errors.HASHER_BUSY, undefined, { headers: { 'retry-after': String(sec) } });
+    throw new AppError(this.opts.busy, undefined, { headers: { 'retry-after': String(sec) } });
   }
 
   private wait(signal: AbortSignal | undefined): Promise<void> {
