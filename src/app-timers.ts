@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { pruneLoginFailures } from './auth/login-guard.pg.ts';
 import { pruneTickets } from './auth/ticket.repository.ts';
 import type { Config } from './config.ts';
-import { FOLD_INTERVAL_MS, foldDeltas } from './messages/counters.repository.ts';
+import { FOLD_INTERVAL_MS, foldPending } from './messages/counters.repository.ts';
 import { type EventLogStore } from './messages/event-log-reader.ts';
 import { startExpiryAnnouncer } from './messages/expiry.ts';
 import { type Messages } from './messages/message.service.ts';
@@ -55,11 +55,11 @@ export function startTimers(
     intervalMs: config.messages.expirySweepMs,
     logger,
   });
-  // Pending counter changes of wide sends (PostgreSQL) are folded into the counters a moment later.
+  // Pending sends to several users (PostgreSQL) are folded into their recipients' counters moments later.
   const stopFold =
     deps.dialect === 'postgres'
       ? repeat({
-          run: () => foldDeltas(db),
+          run: () => foldPending(db),
           intervalMs: FOLD_INTERVAL_MS,
           failure: 'folding unread counters failed',
           logger,

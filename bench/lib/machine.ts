@@ -38,3 +38,19 @@ export function machine(): Machine {
     loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };
 }
+
+/** The machine's CPU time so far (all cores), busy and total, from os.cpus() (Linux: /proc/stat). */
+export function cpuTimes(): { busyMs: number; totalMs: number } {
+  let busy = 0;
+  let total = 0;
+  for (const c of cpus()) {
+    const t = c.times;
+    busy += t.user + t.nice + t.sys + t.irq;
+    total += t.user + t.nice + t.sys + t.irq + t.idle;
+  }
+  return { busyMs: busy, totalMs: total };
+}
+
+/** Share of the machine's CPU that was busy between two cpuTimes() readings, in percent. */
+export const busyPercent = (a: ReturnType<typeof cpuTimes>, b: ReturnType<typeof cpuTimes>): number =>
+  ((b.busyMs - a.busyMs) / Math.max(1, b.totalMs - a.totalMs)) * 100;

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { sleep } from '../lib/clock.ts';
+import { busyPercent, cpuTimes } from '../lib/machine.ts';
 import { quantile, type HistogramData } from '../lib/histogram.ts';
 import type { Child } from '../lib/rpc.ts';
 import { REDIS_URL, tempDatabase } from '../lib/services.ts';
@@ -154,7 +155,10 @@ export async function runPgContention(plan: Plan, driver: Child): Promise<Storag
       run.catch(() => {}); // awaited below; this only keeps a failure during the warm-up from going unhandled
       await sleep(p.warmupMs);
       // With --cpu-prof, the first node's measured window is profiled (bench/results/profiles/).
+      const cpu0 = cpuTimes();
       const locks = await profiled(plan, first, p.senders, 'pg-contention', () => sampleLocks(db.url, run));
+      // The whole machine (nodes, PostgreSQL, Redis, the load generator): is the window CPU-bound?
+      out.add('pg-contention', 'machine CPU busy', '%', busyPercent(cpu0, cpuTimes()));
       record(out, plan, await run, locks);
     }
   } finally {

@@ -3,8 +3,9 @@
  * `unread_direct + live_all - seen_all`: their unread direct messages, plus the send-to-all messages
  * that are live (not yet announced as expired), minus the live send-to-all ones they have read or
  * deleted. Every change updates these rows in its own transaction, so a count costs one row read. On
- * PostgreSQL a send to several users adds pending changes instead (unread_deltas, folded into the rows
- * moments later by foldDeltas): a count is the row plus the user's pending changes, read in one statement.
+ * PostgreSQL a send to several users is marked pending instead (one unread_pending row naming its
+ * message), and foldPending adds its +1 to the recipients' rows moments later: a count is the row plus
+ * the user's pending sends, read in one statement.
  *
  * On PostgreSQL, counter rows are locked in ascending user id order by every statement that touches more
  * than one, and message rows before counter rows, so two transactions never wait for each other in a
@@ -69,8 +70,8 @@ export async function countSend(
   if (message.target_type === 'all') return addToTotals(trx, 1);
   const delta = { unreadDirect: 1, seenAll: 0 };
   if (targetIds.length === 1) return addToUser(trx, targetIds[0] as number, delta);
-  // PostgreSQL: pending changes, no row locked, so one statement in any order (see addPending).
-  if (dialect === 'postgres') return addPending(trx, targetIds, delta);
+  // PostgreSQL: one pending row for the send, no counter row locked (see markPending).
+  if (dialect === 'postgres') return markPending(trx, message.id);
   const sorted = [...targetIds].sort((a, b) => a - b);
   for (let i = 0; i < sorted.length; i += WRITE_CHUNK)
     await addToUsers(trx, sorted.slice(i, i + WRITE_CHUNK), delta);
@@ -159,61 +160,69 @@ async function addToUsers(trx: Kysely<DB>, ascending: readonly number[], delta: 
 }
 
 /**
- * On PostgreSQL a send to many users does not touch their counter rows: it inserts one pending change
- * per user (no row lock, so a one-target send to one of them never waits for this transaction), which
- * foldDeltas moves into the counters moments later. Counts read both (unreadCounts). One statement,
- * one array parameter, whatever the number of users.
+ * On PostgreSQL a send to several users does not touch their counter rows: it inserts one row naming its
+ * message (its recipients are the message's inbox rows), so it locks nothing a one-user send or another
+ * wide send needs, and writes the same few bytes whatever its number of recipients. foldPending adds the
+ * +1 to the recipients' counters moments later; until then counts add the pending sends (unreadCounts).
  */
-async function addPending(trx: Kysely<DB>, userIds: readonly number[], delta: CounterDelta): Promise<void> {
-  await sql`
-    insert into unread_deltas (user_id, unread_direct, seen_all)
-    select u, ${delta.unreadDirect}::integer, ${delta.seenAll}::integer
-    from unnest(${pgIds(userIds)}) as u`.execute(trx);
+async function markPending(trx: Kysely<DB>, messageId: number): Promise<void> {
+  await trx.insertInto('unread_pending').values({ message_id: messageId }).execute();
 }
 
-/** Pending changes folded per statement: the counter rows one statement locks, for a few milliseconds. */
+/** Recipients of one pending send folded per statement: the counter rows one statement locks. */
 export const FOLD_CHUNK = 1000;
-/** Pending changes one fold moves at most (FOLD_CHUNK per statement). */
-export const FOLD_BATCH = 20_000;
-/** How often each PostgreSQL node folds pending changes (app-timers.ts). */
+/** Statements one fold runs at most (so up to FOLD_STATEMENTS × FOLD_CHUNK recipients per run). */
+export const FOLD_STATEMENTS = 20;
+/** How often each PostgreSQL node folds pending sends (app-timers.ts). */
 export const FOLD_INTERVAL_MS = 100;
 
 /**
- * Moves up to `limit` pending changes into the counters, FOLD_CHUNK per statement, until none is left.
- * Each statement is its own transaction: it deletes its pending rows and adds them to the counters, so a
- * count read before it sees them pending and one read after sees them folded, never both or neither.
- * Several nodes may fold at once: each row is deleted, and so counted, by one of them. Returns how many
- * were folded.
+ * Adds pending sends' +1 to their recipients' counters, FOLD_CHUNK recipients per statement, until none
+ * is pending or FOLD_STATEMENTS statements ran. Each statement is its own transaction: it adds to the
+ * next recipients (by user id) of the oldest pending send and moves its `folded_through` past them (or
+ * deletes the row once all are done), so a count read before it sees those recipients pending and one
+ * read after sees them in their counters, never both or neither. Several nodes may fold at once: a
+ * pending row is locked by the statement folding it, and the others skip it. Returns the recipients
+ * folded.
  */
-export async function foldDeltas(db: Kysely<DB>, limit = FOLD_BATCH): Promise<number> {
+export async function foldPending(db: Kysely<DB>, statements = FOLD_STATEMENTS): Promise<number> {
   let folded = 0;
-  while (folded < limit) {
-    const n = await foldChunk(db, Math.min(FOLD_CHUNK, limit - folded));
-    folded += n;
-    if (n === 0) break;
+  for (let i = 0; i < statements; i++) {
+    const r = await foldChunk(db);
+    if (r === undefined) break;
+    folded += r;
   }
   return folded;
 }
 
-async function foldChunk(db: Kysely<DB>, limit: number): Promise<number> {
+/** One fold statement; undefined when no pending send was free to fold. */
+async function foldChunk(db: Kysely<DB>): Promise<number | undefined> {
   // The counter rows are locked in ascending user id order (the insert's ORDER BY), as every other
-  // statement that locks several of them does.
-  const r = await sql<{ n: number }>`
-    with d as (
-      delete from unread_deltas
-      where ctid = any(array(select ctid from unread_deltas limit ${limit}))
-      returning user_id, unread_direct, seen_all),
-    s as (
-      select user_id, sum(unread_direct)::integer as ud, sum(seen_all)::integer as sa, count(*) as n
-      from d group by user_id),
-    f as (
+  // statement that locks several of them does; the pending row first, as nobody else locks it.
+  const r = await sql<{ message_id: number | null; n: number }>`
+    with m as (
+      select message_id, folded_through from unread_pending
+      order by message_id limit 1 for update skip locked),
+    u as (
+      select i.user_id from inbox i join m on i.message_id = m.message_id
+      where i.user_id > m.folded_through
+      order by i.user_id limit ${FOLD_CHUNK}),
+    added as (
       insert into unread_counters (user_id, unread_direct, seen_all)
-      select user_id, ud, sa from s order by user_id
-      on conflict (user_id) do update
-      set unread_direct = unread_counters.unread_direct + excluded.unread_direct,
-          seen_all = unread_counters.seen_all + excluded.seen_all)
-    select coalesce(sum(n), 0)::integer as n from s`.execute(db);
-  return Number(r.rows[0]?.n ?? 0);
+      select user_id, 1, 0 from u order by user_id
+      on conflict (user_id) do update set unread_direct = unread_counters.unread_direct + 1
+      returning 1),
+    moved as (
+      update unread_pending p set folded_through = (select max(user_id) from u)
+      from m where p.message_id = m.message_id and (select count(*) from u) = ${FOLD_CHUNK}
+      returning 1),
+    done as (
+      delete from unread_pending p using m
+      where p.message_id = m.message_id and (select count(*) from u) < ${FOLD_CHUNK}
+      returning 1)
+    select (select message_id from m) as message_id, (select count(*) from added)::integer as n`.execute(db);
+  const row = r.rows[0];
+  return row?.message_id === null || row?.message_id === undefined ? undefined : Number(row.n);
 }
 
 /** A bigint[] parameter (one parameter whatever the number of ids). */
@@ -273,66 +282,70 @@ export async function countExpired(
     from d where c.user_id = d.user_id and c.user_id in (select user_id from locked)`.execute(trx);
 }
 
-/**
- * Counts for up to READ_CHUNK users and the live send-to-all total, read in one statement (one
- * snapshot): each user's counter row plus their pending changes (unread_deltas, PostgreSQL).
- */
+/** Counts for up to READ_CHUNK users and the live send-to-all total, read in one statement (one snapshot). */
 function countsQuery(db: Kysely<DB>, users: number | readonly number[]) {
-  const many = Array.isArray(users);
-  // One scan of the (small) pending table for all the users, not one per user.
-  const pending = db
-    .selectFrom('unread_deltas')
-    .select((e) => [
-      'user_id',
-      e.fn.sum<number>('unread_direct').as('pending_direct'),
-      e.fn.sum<number>('seen_all').as('pending_seen'),
-    ])
-    .where('user_id', many ? 'in' : '=', users)
-    .groupBy('user_id')
-    .as('p');
   return db
     .selectFrom('inbox_totals as t')
     .leftJoin('unread_counters as c', (j) =>
-      many ? j.on('c.user_id', 'in', users as readonly number[]) : j.on('c.user_id', '=', users as number),
+      Array.isArray(users) ? j.on('c.user_id', 'in', users) : j.on('c.user_id', '=', users as number),
     )
-    .leftJoin(pending, 'p.user_id', 'c.user_id')
-    .select([
-      't.live_all',
-      'c.user_id',
-      'c.unread_direct',
-      'c.seen_all',
-      'p.pending_direct',
-      'p.pending_seen',
-    ])
+    .select(['t.live_all', 'c.user_id', 'c.unread_direct', 'c.seen_all', sql<number>`0`.as('pending')])
     .where('t.id', '=', 1);
+}
+
+/**
+ * The same on PostgreSQL, with each user's pending sends (unread_pending: those whose +1 the fold has not
+ * added to this user's counter yet), all in one statement.
+ */
+function countsQueryPg(db: Kysely<DB>, users: readonly number[]) {
+  const ids = pgIds(users);
+  return sql<{
+    live_all: number;
+    user_id: number | null;
+    unread_direct: number;
+    seen_all: number;
+    pending: number;
+  }>`
+    select t.live_all, c.user_id, c.unread_direct, c.seen_all, coalesce(p.n, 0)::integer as pending
+    from inbox_totals t
+    left join unread_counters c on c.user_id = any(${ids})
+    left join (
+      select i.user_id, count(*) as n
+      from unread_pending q
+      join inbox i on i.message_id = q.message_id and i.user_id > q.folded_through
+      join unnest(${ids}) as u(id) on u.id = i.user_id
+      group by i.user_id) p on p.user_id = c.user_id
+    where t.id = 1`;
 }
 
 const countsOne = prepared((db, p: { userId: number }) => countsQuery(db, p.userId));
 
 /**
- * Unread counts: one statement per READ_CHUNK users, each reading the users' counter rows and the
- * global row together. A user without a counter row (none is created outside the users repository)
- * counts the live send-to-all messages only.
+ * Unread counts: one statement per READ_CHUNK users, each reading the users' counter rows (and on
+ * PostgreSQL their pending sends) and the global row together. A user without a counter row (none is
+ * created outside the users repository) counts the live send-to-all messages only.
  */
-export async function unreadCounts(db: Kysely<DB>, userIds: readonly number[]): Promise<Map<number, number>> {
+export async function unreadCounts(
+  db: Kysely<DB>,
+  dialect: Dialect,
+  userIds: readonly number[],
+): Promise<Map<number, number>> {
   const counts = new Map<number, number>();
   for (let i = 0; i < userIds.length; i += READ_CHUNK) {
     const chunk = userIds.slice(i, i + READ_CHUNK);
     const rows =
-      userIds.length === 1
-        ? (await countsOne(db, { userId: userIds[0] as number })).rows
-        : await countsQuery(db, chunk).execute();
+      dialect === 'postgres'
+        ? (await countsQueryPg(db, chunk).execute(db)).rows
+        : userIds.length === 1
+          ? (await countsOne(db, { userId: userIds[0] as number })).rows
+          : await countsQuery(db, chunk).execute();
     const liveAll = Number(rows[0]?.live_all ?? 0);
     for (const id of chunk) counts.set(id, liveAll);
     for (const r of rows)
       if (r.user_id !== null)
         counts.set(
           Number(r.user_id),
-          Number(r.unread_direct) +
-            Number(r.pending_direct ?? 0) +
-            liveAll -
-            Number(r.seen_all) -
-            Number(r.pending_seen ?? 0),
+          Number(r.unread_direct) + Number(r.pending) + liveAll - Number(r.seen_all),
         );
   }
   return counts;

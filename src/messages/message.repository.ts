@@ -100,6 +100,17 @@ export async function deleteAnnounced(
         .selectFrom('messages')
         .select('id')
         .where((w) => w.or([w('expires_at', '<', at), w.and([w('expires_at', '=', at), w('id', '<=', id)])]))
+        // Kept while its +1 is not in every recipient's counter yet (the fold reads its inbox rows).
+        .where((w) =>
+          w.not(
+            w.exists(
+              w
+                .selectFrom('unread_pending')
+                .select('unread_pending.message_id')
+                .whereRef('unread_pending.message_id', '=', 'messages.id'),
+            ),
+          ),
+        )
         // Kept while an event names it: a replayed NEW_MESSAGE is built from the message.
         .where((w) =>
           w.not(

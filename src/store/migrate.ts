@@ -9,7 +9,7 @@ import * as eventsByReference from './migrations/2026-11-30-0004-events-by-refer
 import * as unreadCounters from './migrations/2026-11-30-0005-unread-counters.ts';
 import * as pgCluster from './migrations/2026-11-30-0006-pg-cluster.ts';
 import * as appendFunction from './migrations/2026-11-30-0007-append-function.ts';
-import * as unreadDeltas from './migrations/2026-11-30-0008-unread-deltas.ts';
+import * as unreadPending from './migrations/2026-11-30-0008-unread-pending.ts';
 
 /** skypush_meta key: the (expires_at, id) of the last message whose expiry was announced. */
 export const EXPIRY_CURSOR_KEY = 'expiry_announced_through';
@@ -38,7 +38,10 @@ function migrations(store: Store): Record<string, Migration> {
       up: (db) => appendFunction.up(db, store.dialect),
       down: (db) => appendFunction.down(db, store.dialect),
     },
-    '2026-11-30-0008-unread-deltas': { up: (db) => unreadDeltas.up(db), down: (db) => unreadDeltas.down(db) },
+    '2026-11-30-0008-unread-pending': {
+      up: (db) => unreadPending.up(db),
+      down: (db) => unreadPending.down(db),
+    },
   };
 }
 

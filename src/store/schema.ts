@@ -93,11 +93,11 @@ export interface UnreadCounterTable {
   seen_all: number;
 }
 
-/** A pending change to a user's counter (PostgreSQL, sends to many users), folded in moments later. */
-export interface UnreadDeltaTable {
-  user_id: number;
-  unread_direct: number;
-  seen_all: number;
+/** A send to several users whose +1 is not in every recipient's counter yet (PostgreSQL). */
+export interface UnreadPendingTable {
+  message_id: number;
+  /** The recipients up to this user id have been folded into their counters. */
+  folded_through: Generated<number>;
 }
 
 /** One row (id 1): send-to-all messages whose expiry has not been announced. */
@@ -146,7 +146,7 @@ export interface DB {
   ws_tickets: TicketTable;
   unread_counters: UnreadCounterTable;
   inbox_totals: InboxTotalsTable;
-  unread_deltas: UnreadDeltaTable;
+  unread_pending: UnreadPendingTable;
   presence_nodes: PresenceNodeTable;
   presence_users: PresenceUserTable;
   login_failures: LoginFailureTable;

@@ -3,7 +3,7 @@
  * one at a time per node (SKYPUSH_WIDE_SEND_CONCURRENCY=1), a one-user send passes a wide send that is
  * stuck in its transaction, and a queued wide send whose client hangs up is dropped and stores nothing.
  * A wide send is held in its transaction by locking the table only wide sends write on PostgreSQL
- * (unread_deltas, decision 0014).
+ * (unread_pending, decision 0014).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -33,7 +33,7 @@ describe('postgres: the wide lane', () => {
   const stored = async (title: string) =>
     (await t.app.store.db.selectFrom('messages').select('id').where('title', '=', title).execute()).length;
   /**
-   * Wide sends waiting on the held lock: sessions waiting for unread_deltas that have written inbox rows
+   * Wide sends waiting on the held lock: sessions waiting for unread_pending that have written inbox rows
    * (the fold waits for the table too, but writes no inbox rows; and a statement waiting at its parse
    * step still shows its previous text in pg_stat_activity, so locks are what is counted).
    */
@@ -43,8 +43,8 @@ describe('postgres: the wide lane', () => {
         await c.query<{ n: string }>(
           `select count(distinct w.pid) as n
              from pg_locks w
-             join pg_locks h on h.pid = w.pid and h.granted and h.relation = 'inbox'::regclass
-            where not w.granted and w.relation = 'unread_deltas'::regclass`,
+             join pg_locks h on h.pid = w.pid and h.granted and h.relation = 'inbox'::regclass and h.mode = 'RowExclusiveLock'
+            where not w.granted and w.relation = 'unread_pending'::regclass`,
         )
       ).rows[0]?.n,
     );
@@ -54,7 +54,7 @@ describe('postgres: the wide lane', () => {
     await holder.connect();
     try {
       await holder.query('begin');
-      await holder.query('lock table unread_deltas in exclusive mode');
+      await holder.query('lock table unread_pending in exclusive mode');
       const first = post('wide-1', users);
       // The first wide send reaches its transaction and waits on the lock.
       await waitUntil(async () => (await waitingOnLock(holder)) === 1);

@@ -96,7 +96,7 @@ async function openParts(dialect: string) {
         `user ${u}`,
       );
     }
-    return unreadCounts(db, s.users);
+    return unreadCounts(db, store.dialect, s.users);
   };
   const close = async () => {
     await store.close();
@@ -151,13 +151,16 @@ for (const dialect of DIALECTS) {
       await p.inbox.send(ADMIN, direct(ids.slice(0, 2345).reverse()));
       await p.inbox.send(ADMIN, toAll());
       const counted = statementCounter();
-      const counts = await unreadCounts(p.db.withPlugin(counted), ids);
+      const counts = await unreadCounts(p.db.withPlugin(counted), p.store.dialect, ids);
       assert.equal(counted.n, 2, 'two statements for 5,003 users');
       assert.equal(counts.get(ids[0] as number), 2);
       assert.equal(counts.get(ids[2344] as number), 2);
       assert.equal(counts.get(ids[2345] as number), 1);
       const one = statementCounter();
-      assert.deepEqual([...(await unreadCounts(p.db.withPlugin(one), [ids[0] as number]))], [[ids[0], 2]]);
+      assert.deepEqual(
+        [...(await unreadCounts(p.db.withPlugin(one), p.store.dialect, [ids[0] as number]))],
+        [[ids[0], 2]],
+      );
       assert.equal(one.n, 1);
       await p.exact();
     });

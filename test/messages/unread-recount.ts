@@ -20,7 +20,7 @@ export interface Snapshot {
 
 /**
  * The tables in one snapshot (on PostgreSQL a REPEATABLE READ transaction): each node folds pending
- * counter changes on a timer, and a fold between reading the counters and reading the pending changes
+ * counter changes on a timer, and a fold between reading the counters and reading the pending sends
  * would make a count look one short.
  */
 export async function snapshot(db: Kysely<DB>, dialect: 'sqlite' | 'postgres'): Promise<Snapshot> {
@@ -48,13 +48,16 @@ async function read(db: Kysely<DB>): Promise<Snapshot> {
       { unreadDirect: Number(c.unread_direct), seenAll: Number(c.seen_all) },
     ]),
   );
-  // Pending changes of wide sends (PostgreSQL) count as part of the counter until they are folded.
-  for (const d of await db.selectFrom('unread_deltas').selectAll().execute()) {
+  // A pending send (PostgreSQL) counts +1 for each recipient past its folded_through until folded.
+  const pending = await db
+    .selectFrom('unread_pending as p')
+    .innerJoin('inbox as i', 'i.message_id', 'p.message_id')
+    .select(['i.user_id', 'p.folded_through'])
+    .whereRef('i.user_id', '>', 'p.folded_through')
+    .execute();
+  for (const d of pending) {
     const c = counters.get(Number(d.user_id)) ?? { unreadDirect: 0, seenAll: 0 };
-    counters.set(Number(d.user_id), {
-      unreadDirect: c.unreadDirect + Number(d.unread_direct),
-      seenAll: c.seenAll + Number(d.seen_all),
-    });
+    counters.set(Number(d.user_id), { unreadDirect: c.unreadDirect + 1, seenAll: c.seenAll });
   }
   const totals = await db.selectFrom('inbox_totals').selectAll().execute();
   const meta = await db

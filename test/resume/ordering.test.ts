@@ -9,7 +9,7 @@ import type { Kysely } from 'kysely';
 import { encodeEventCursor } from '../../src/messages/cursor.ts';
 import { appendEvents, OrderingConflict } from '../../src/messages/event-log-append.ts';
 import { headSeq, readAfter } from '../../src/messages/event-log.repository.ts';
-import { countSend, foldDeltas } from '../../src/messages/counters.repository.ts';
+import { countSend, foldPending } from '../../src/messages/counters.repository.ts';
 import { insertInboxRows } from '../../src/messages/inbox.repository.ts';
 import { insertMessage } from '../../src/messages/message.repository.ts';
 import { openStore } from '../../src/store/database.ts';
@@ -166,7 +166,7 @@ describe('postgres: a wide send and a one-target send to one of its users', () =
   });
   after(async () => t.close());
 
-  it('do not wait for each other on counter rows: the wide send adds pending changes, folded later', async () => {
+  it('do not wait for each other on counter rows: the wide send marks itself pending, folded later', async () => {
     const x = await t.createUser('wx');
     const y = await t.createUser('wy');
     const held = gate();
@@ -197,7 +197,7 @@ describe('postgres: a wide send and a one-target send to one of its users', () =
     assert.equal(await wide, 'rolled back on purpose');
     assert.equal(first, 200, 'the one-target send did not wait for the open wide send');
     // And the counts are exact once folded: x has the one message, y none (the wide send rolled back).
-    await foldDeltas(t.app.store.db);
+    await foldPending(t.app.store.db);
     const count = async (token: string) =>
       (await t.request<{ count: number }>('GET', '/api/v1/messages/unread-count', { token })).body.data.count;
     assert.equal(await count(x.token), 1);
@@ -212,11 +212,64 @@ describe('postgres: a wide send and a one-target send to one of its users', () =
     });
     assert.equal(r.status, 200);
     const counts = () => t.app.messages.unreadCounts(users.map((u) => u.id));
-    assert.deepEqual([...(await counts()).values()], [1, 1, 1], 'pending changes count');
-    await foldDeltas(t.app.store.db);
+    assert.deepEqual([...(await counts()).values()], [1, 1, 1], 'pending sends count');
+    await foldPending(t.app.store.db);
     assert.deepEqual([...(await counts()).values()], [1, 1, 1], 'folded, the same');
-    const pending = await t.app.store.db.selectFrom('unread_deltas').selectAll().execute();
+    const pending = await t.app.store.db.selectFrom('unread_pending').selectAll().execute();
     assert.deepEqual(pending, []);
+  });
+
+  it('keeps every count exact while a send to 2,500 users is folded 1,000 recipients at a time', async () => {
+    const ids = Array.from({ length: 2500 }, (_, i) => 700_000 + i);
+    await t.app.users.bulkUpsert(ids.map((id) => ({ id, username: `fold-${id}` })));
+    const r = await t.request<{ messageId: number }>('POST', '/api/v1/messages/send', {
+      token: t.adminToken,
+      body: { title: 'f', content: 'c', targetType: 'user', targetIds: ids },
+    });
+    assert.equal(r.status, 200);
+    const db = t.app.store.db;
+    const exact = async (where: string) => {
+      const counts = await t.app.messages.unreadCounts(ids);
+      assert.deepEqual(new Set(counts.values()), new Set([1]), where);
+    };
+    await exact('pending');
+    const states: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      await foldPending(db, 1);
+      await exact(`after fold statement ${i + 1}`);
+      const row = await db
+        .selectFrom('unread_pending')
+        .select('folded_through')
+        .where('message_id', '=', r.body.data.messageId)
+        .executeTakeFirst();
+      if (!row) break;
+      states.push(Number(row.folded_through));
+    }
+    assert.ok(
+      states.every((x, i) => i === 0 || x > (states[i - 1] as number)),
+      'folded_through only grows',
+    );
+    assert.equal(
+      (
+        await db
+          .selectFrom('unread_pending')
+          .select('message_id')
+          .where('message_id', '=', r.body.data.messageId)
+          .execute()
+      ).length,
+      0,
+      'the send is folded in the end',
+    );
+    const rows = await db
+      .selectFrom('unread_counters')
+      .select('unread_direct')
+      .where('user_id', 'in', ids)
+      .execute();
+    assert.deepEqual(
+      new Set(rows.map((x) => Number(x.unread_direct))),
+      new Set([1]),
+      'each counter got its +1 once',
+    );
   });
 });
 

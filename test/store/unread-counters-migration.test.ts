@@ -146,7 +146,7 @@ for (const dialect of DIALECTS) {
         );
       }
       // A few by hand, so that the recount is checked too.
-      const counts = await unreadCounts(store.db, [
+      const counts = await unreadCounts(store.db, store.dialect, [
         1,
         3,
         4,
