@@ -93,8 +93,24 @@ function rowOf(e: NewEvent, mfloor: number, t: number, json: (data: unknown) => 
   return { user_id: e.userId, type: e.type, data: json(e.data), message_id: null, mfloor, created_at: t };
 }
 
+// Most changes append one row, so that statement is prepared (store/prepared.ts).
+const insertOne = prepared((db, p: Row) =>
+  db
+    .insertInto('events')
+    .values({
+      user_id: p.user_id,
+      type: p.type,
+      data: p.data,
+      message_id: p.message_id,
+      mfloor: p.mfloor,
+      created_at: p.created_at,
+    })
+    .returning('seq'),
+);
+
 /** Inserts rows (≤ 1000 per statement); returns the highest seq. */
 async function insertRows(trx: Kysely<DB>, rows: Row[]): Promise<number> {
+  if (rows.length === 1) return Number((await insertOne(trx, rows[0] as Row)).rows[0]?.seq ?? 0);
   let head = 0;
   for (let i = 0; i < rows.length; i += 1000) {
     const r = await trx
@@ -124,7 +140,11 @@ export async function appendEvents(
   if (dialect === 'postgres' && events.every((e) => !('holdersOf' in e)))
     return appendInOneCall(trx, events, own, Math.min(floor, own ?? floor), t);
   if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${EVENT_LOG_LOCK})`.execute(trx);
-  const prev = Number((await lastFloorQuery(trx, {})).rows[0]?.mfloor ?? 0);
+  // SQLite runs one transaction at a time and never reuses a message id (AUTOINCREMENT), so a send's own
+  // id is above every mfloor written before: it is the mfloor, with nothing to read. Other changes
+  // carry the newest mfloor on.
+  const sqliteSend = dialect === 'sqlite' && own !== undefined;
+  const prev = sqliteSend ? 0 : Number((await lastFloorQuery(trx, {})).rows[0]?.mfloor ?? 0);
   if (own !== undefined && own < prev) throw new OrderingConflict();
   const mfloor = Math.max(prev, Math.min(floor, own ?? floor));
   const json = jsonOnce();

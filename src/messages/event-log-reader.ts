@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import { AppError, Errors } from '../errors.ts';
 import type { EventLogReader, LogEvent } from '../event-log.ts';
+import { prepared } from '../store/prepared.ts';
 import type { DB } from '../store/schema.ts';
 import { decodeEventCursor, encodeEventCursor } from './cursor.ts';
 import * as log from './event-log.repository.ts';
@@ -74,6 +75,11 @@ export class MessageDataCache {
   }
 }
 
+// The tail read usually misses one message at a time: that statement is prepared (store/prepared.ts).
+const messageById = prepared((db, p: { id: number }) =>
+  db.selectFrom('messages').selectAll().where('id', '=', p.id),
+);
+
 /** Payload JSON of each message that still exists: from the cache, the rest in one query per 1,000. */
 async function messageData(
   db: Kysely<DB>,
@@ -88,11 +94,14 @@ async function messageData(
     else out.set(id, hit);
   }
   for (let i = 0; i < missing.length; i += 1000) {
-    const rows = await db
-      .selectFrom('messages')
-      .selectAll()
-      .where('id', 'in', missing.slice(i, i + 1000))
-      .execute();
+    const rows =
+      missing.length === 1
+        ? (await messageById(db, { id: missing[0] as number })).rows
+        : await db
+            .selectFrom('messages')
+            .selectAll()
+            .where('id', 'in', missing.slice(i, i + 1000))
+            .execute();
     for (const m of rows) {
       const json = JSON.stringify(toPayload(m));
       cache.set(Number(m.id), json);

@@ -30,12 +30,25 @@ export async function readAfter(db: Kysely<DB>, afterSeq: number, limit: number)
   return (await readAfterQuery(db, { afterSeq, limit })).rows;
 }
 
+// The tail read usually finds one send at a time: that statement is prepared (store/prepared.ts).
+const recipientsOfOne = prepared((db, p: { id: number }) =>
+  db.selectFrom('inbox').select('user_id').where('message_id', '=', p.id),
+);
+
 /** The recipients of direct messages (their inbox rows, deleted or not), by message id. */
 export async function recipientsOf(
   db: Kysely<DB>,
   messageIds: readonly number[],
 ): Promise<Map<number, number[]>> {
   const out = new Map<number, number[]>();
+  if (messageIds.length === 1) {
+    const id = messageIds[0] as number;
+    out.set(
+      id,
+      (await recipientsOfOne(db, { id })).rows.map((r) => Number(r.user_id)),
+    );
+    return out;
+  }
   for (let i = 0; i < messageIds.length; i += 1000) {
     const rows = await db
       .selectFrom('inbox')
