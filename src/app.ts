@@ -95,6 +95,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ...(opts.kdf && { kdf: opts.kdf }),
   });
   const { dialect } = store;
+  // The reader needs the counts of the messages service, which tells the reader of its sends.
+  const late: { reader?: EventLogStore } = {};
   const parts = createMessages({
     db,
     dialect,
@@ -104,9 +106,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
     // Without Redis the committing transaction wakes the hubs itself (NOTIFY is delivered at commit).
     ...(pgBus && { inTransaction: pgBus.wakeInTransaction }),
+    sent: (message, recipients) => late.reader?.noteSent(message, recipients),
   });
   const { service: messages, expiry } = parts;
   const eventLog = createEventLogReader({ db, unreadCounts: messages.unreadCounts, now });
+  late.reader = eventLog;
   // Assigned once the hub exists; the hub reports presence changes to it from then on.
   let clusterPresence: ClusterPresence | undefined = undefined;
   const hub = new Hub({

@@ -11,6 +11,7 @@ import type { DB } from '../store/schema.ts';
 import { decodeEventCursor, encodeEventCursor } from './cursor.ts';
 import * as log from './event-log.repository.ts';
 import { toPayload } from './message.mapping.ts';
+import type { MessageRow } from './message.repository.ts';
 
 /** The event log as the app reads it: the hub's EventLogReader, plus what upgrade and housekeeping use. */
 export interface EventLogStore extends EventLogReader {
@@ -20,6 +21,11 @@ export interface EventLogStore extends EventLogReader {
   prune(retentionSec: number, batches?: number, batchSize?: number): Promise<number>;
   /** The epoch was rotated (history-guard.ts): cursors of the cached one are foreign from now on. */
   adoptEpoch(epoch: string): void;
+  /**
+   * A send committed on this node: keeps its NEW_MESSAGE data and (a direct send) its recipients for the
+   * tail read that is about to find its event, which then reads neither from the database.
+   */
+  noteSent(message: MessageRow, recipients: readonly number[] | null): void;
 }
 
 const toLogEvent = (r: log.EventRow): LogEvent => {
@@ -75,6 +81,45 @@ export class MessageDataCache {
   }
 }
 
+/** Sends whose recipients a node keeps for its tail read (SentRecipients), and their ids in all. */
+export const SENT_HINTS = 1024;
+export const SENT_HINT_IDS = 100_000;
+
+/**
+ * The recipients of sends committed on this node, kept until the tail read takes them (once each) so it
+ * need not read them back; at most SENT_HINTS sends and SENT_HINT_IDS ids, the oldest dropped first (its
+ * recipients are then read from the database, as for a send made on another node). A send's recipients
+ * never change after its commit.
+ */
+export class SentRecipients {
+  private readonly entries = new Map<number, readonly number[]>();
+  private ids = 0;
+
+  set(messageId: number, recipients: readonly number[]): void {
+    if (recipients.length > SENT_HINT_IDS || this.entries.has(messageId)) return;
+    this.entries.set(messageId, recipients);
+    this.ids += recipients.length;
+    for (const [old, r] of this.entries) {
+      if (this.entries.size <= SENT_HINTS && this.ids <= SENT_HINT_IDS) break;
+      this.entries.delete(old);
+      this.ids -= r.length;
+    }
+  }
+
+  take(messageId: number): readonly number[] | undefined {
+    const r = this.entries.get(messageId);
+    if (r !== undefined) {
+      this.entries.delete(messageId);
+      this.ids -= r.length;
+    }
+    return r;
+  }
+
+  get size(): { sends: number; ids: number } {
+    return { sends: this.entries.size, ids: this.ids };
+  }
+}
+
 // The tail read usually misses one message at a time: that statement is prepared (store/prepared.ts).
 const messageById = prepared((db, p: { id: number }) =>
   db.selectFrom('messages').selectAll().where('id', '=', p.id),
@@ -111,20 +156,33 @@ async function messageData(
   return out;
 }
 
-/** The tail read: rows after `afterSeq`, with the recipients of each send to listed users. */
-async function readAfter(db: Kysely<DB>, afterSeq: number, limit: number): Promise<LogEvent[]> {
+/**
+ * The tail read: rows after `afterSeq`, with the recipients of each send to listed users (those this
+ * node sent from `sent`, the others from the database).
+ */
+async function readAfter(
+  db: Kysely<DB>,
+  afterSeq: number,
+  limit: number,
+  sent: SentRecipients,
+): Promise<LogEvent[]> {
   const rows = await log.readAfter(db, afterSeq, limit);
-  const direct = rows.filter((r) => Number(r.user_id) === log.RECIPIENTS && r.message_id !== null);
-  const recipients =
-    direct.length === 0
-      ? undefined
-      : await log.recipientsOf(
-          db,
-          direct.map((r) => Number(r.message_id)),
-        );
+  const known = new Map<number, readonly number[]>();
+  const unknown: number[] = [];
+  for (const r of rows) {
+    if (Number(r.user_id) !== log.RECIPIENTS || r.message_id === null) continue;
+    const id = Number(r.message_id);
+    const hint = sent.take(id);
+    if (hint) known.set(id, hint);
+    else unknown.push(id);
+  }
+  const read = unknown.length === 0 ? undefined : await log.recipientsOf(db, unknown);
   return rows.map((r) => {
     const ev = toLogEvent(r);
-    if (Number(r.user_id) === log.RECIPIENTS) ev.recipients = recipients?.get(Number(r.message_id)) ?? [];
+    if (Number(r.user_id) === log.RECIPIENTS) {
+      const id = Number(r.message_id);
+      ev.recipients = known.get(id) ?? read?.get(id) ?? [];
+    }
     return ev;
   });
 }
@@ -138,6 +196,7 @@ export function createEventLogReader(deps: {
   const now = deps.now ?? Date.now;
   let epoch: string | undefined;
   const cache = new MessageDataCache();
+  const sent = new SentRecipients();
   const prunedThrough = async () => Number((await log.getMeta(db, 'pruned_through')) ?? 0);
 
   const reader: EventLogStore = {
@@ -148,7 +207,7 @@ export function createEventLogReader(deps: {
     },
     cursorFor: encodeEventCursor,
     head: () => log.headSeq(db),
-    readAfter: (afterSeq, limit) => readAfter(db, afterSeq, limit),
+    readAfter: (afterSeq, limit) => readAfter(db, afterSeq, limit, sent),
     messageData: (ids) => messageData(db, ids, cache),
     checkCursor(cursor) {
       if (decodeEventCursor(cursor) === undefined)
@@ -187,6 +246,10 @@ export function createEventLogReader(deps: {
     unreadCounts: deps.unreadCounts,
     adoptEpoch(next) {
       epoch = next;
+    },
+    noteSent(message, recipients) {
+      cache.set(Number(message.id), JSON.stringify(toPayload(message)));
+      if (recipients) sent.set(Number(message.id), recipients);
     },
     async prune(retentionSec, batches = 10, batchSize = 1000) {
       let total = 0;

@@ -19,6 +19,8 @@ export type { NewEvent } from './event-log-append.ts';
 export interface Committed<T> {
   result: T;
   events: NewEvent[];
+  /** Runs once the transaction has committed, before the hubs are woken (never after a rollback). */
+  committed?: () => void;
 }
 
 /**
@@ -42,14 +44,16 @@ async function wake<T>(trx: Kysely<DB>, out: Committed<T>, deps: WriterDeps): Pr
 /** SQLite: one transaction (its single writer orders the appends). */
 async function runSqlite<T>(db: Kysely<DB>, work: Work<T>, deps: WriterDeps) {
   let head = 0;
+  let committed: (() => void) | undefined;
   const result = await db.transaction().execute(async (trx) => {
     const t = deps.now();
     const out = await work(trx, t);
     await wake(trx, out, deps);
     head = await appendEvents(trx, 'sqlite', out.events, t);
+    committed = out.committed;
     return out.result;
   });
-  return { result, head };
+  return { result, head, committed };
 }
 
 /**
@@ -67,7 +71,7 @@ function runPostgres<T>(db: Kysely<DB>, work: Work<T>, deps: WriterDeps) {
       // From here the transaction ends whatever happens: committed, or rolled back by the COMMIT.
       ended = true;
       const head = await appendAndCommit(conn, out.events, t);
-      return { result: out.result, head };
+      return { result: out.result, head, committed: out.committed };
     } finally {
       if (!ended) await sql`rollback`.execute(conn).catch(() => {});
     }
@@ -97,6 +101,11 @@ export function createEventLogWriter(deps: {
         const result = await retryDeadlocks(async () => {
           const r = await (dialect === 'postgres' ? runPostgres(db, work, deps) : runSqlite(db, work, deps));
           head = r.head;
+          try {
+            r.committed?.();
+          } catch {
+            // What runs here only helps (a cache hint): the change is committed whatever it does.
+          }
           return r.result;
         });
         if (head > 0 && !deps.inTransaction) {

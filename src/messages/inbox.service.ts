@@ -19,7 +19,7 @@ import type { CommitWithEvents, NewEvent } from './event-log-writer.ts';
 import type { Idempotency, Remember } from './idempotency.ts';
 import * as inbox from './inbox.repository.ts';
 import { iso, toItem } from './message.mapping.ts';
-import { insertMessage, type NewMessageRow } from './message.repository.ts';
+import { insertMessage, type MessageRow, type NewMessageRow } from './message.repository.ts';
 import { checkSendSize, type SendLimits } from './send-limits.ts';
 
 export interface InboxLimits extends SendLimits {
@@ -41,6 +41,8 @@ export interface InboxDeps {
   idempotency: Idempotency;
   limits: InboxLimits;
   now: () => number;
+  /** Told of each send once it has committed: the message and its recipients (null: to all). */
+  sent?: ((message: MessageRow, recipients: readonly number[] | null) => void) | undefined;
 }
 
 /** The inbox as the routes (and the hub's unread counts) use it. */
@@ -147,7 +149,10 @@ function sendOnce(
     await counters.countSend(trx, deps.dialect, { ...row, id: messageId }, targetIds, t);
     const result: SendResult = { messageId, targetType: input.targetType, recipients };
     await remember?.(trx, result, t);
-    return { result, events };
+    const sent = deps.sent;
+    const committed =
+      sent && (() => sent({ ...row, id: messageId }, input.targetType === 'all' ? null : targetIds));
+    return { result, events, ...(committed && { committed }) };
   });
 }
 

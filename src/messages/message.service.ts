@@ -10,7 +10,7 @@ import type { DB } from '../store/schema.ts';
 import { createEventLogWriter } from './event-log-writer.ts';
 import { createExpiryAnnouncer, type ExpiryAnnouncer } from './expiry.ts';
 import { createIdempotency, type Idempotency } from './idempotency.ts';
-import { createInboxService, type InboxLimits, type InboxService } from './inbox.service.ts';
+import { createInboxService, type InboxDeps, type InboxLimits, type InboxService } from './inbox.service.ts';
 
 export type { InboxItem, SendInput, SendResult } from '../api-types.ts';
 
@@ -29,6 +29,8 @@ export interface MessagesDeps {
   now: () => number;
   /** The event log writer's wake-up from inside the transaction (PostgreSQL without Redis). */
   inTransaction?: (trx: Kysely<DB>, head: number) => Promise<void>;
+  /** Told of each committed send (the node's event log reader keeps what its tail read will need). */
+  sent?: InboxDeps['sent'];
 }
 
 export interface Messages {
@@ -48,6 +50,7 @@ export function createMessages(deps: MessagesDeps): Messages {
     idempotency,
     limits: deps.settings,
     now,
+    sent: deps.sent,
   });
   const service: MessageService = {
     ...inbox,

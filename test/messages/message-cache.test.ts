@@ -1,11 +1,20 @@
 /**
  * The NEW_MESSAGE data cache (event-log-reader.ts): most recently used kept, bounded in bytes, and
- * read through — a message read once is not read from the database again.
+ * read through — a message read once is not read from the database again; and what a node keeps of
+ * its own sends (their data and recipients) for the tail read that finds them.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KyselyPlugin, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
-import { createEventLogReader, MessageDataCache } from '../../src/messages/event-log-reader.ts';
+import {
+  createEventLogReader,
+  MessageDataCache,
+  SENT_HINT_IDS,
+  SENT_HINTS,
+  SentRecipients,
+} from '../../src/messages/event-log-reader.ts';
+import { createIdempotency } from '../../src/messages/idempotency.ts';
+import { createInboxService } from '../../src/messages/inbox.service.ts';
 import { insertMessage } from '../../src/messages/message.repository.ts';
 import { openMessagesFixture } from './fixture.ts';
 
@@ -57,6 +66,86 @@ describe('message data cache', () => {
       assert.equal(reads, 1, 'no second read');
       assert.equal(again.get(id), first.get(id));
       assert.equal((JSON.parse(first.get(id) ?? '{}') as { title: string }).title, 't');
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('keeps the recipients of sends made here, each taken once, within its bounds', () => {
+    const s = new SentRecipients();
+    s.set(1, [10, 11]);
+    assert.deepEqual(s.take(1), [10, 11]);
+    assert.equal(s.take(1), undefined, 'taken once');
+    for (let i = 0; i < SENT_HINTS + 5; i++) s.set(100 + i, [i]);
+    assert.equal(s.size.sends, SENT_HINTS);
+    assert.equal(s.take(100), undefined, 'the oldest went first');
+    assert.deepEqual(s.take(100 + SENT_HINTS + 4), [SENT_HINTS + 4]);
+    s.set(
+      5000,
+      Array.from({ length: SENT_HINT_IDS }, (_, i) => i),
+    );
+    assert.ok(s.size.ids <= SENT_HINT_IDS, 'bounded in ids');
+    assert.equal(s.take(5000)?.length, SENT_HINT_IDS);
+    s.set(
+      5001,
+      Array.from({ length: SENT_HINT_IDS + 1 }, (_, i) => i),
+    );
+    assert.equal(s.take(5001), undefined, 'a send with more ids than the bound is not kept');
+  });
+
+  it('delivers a send made on this node without reading its recipients or its data back', async () => {
+    const f = await openMessagesFixture();
+    try {
+      const reads: string[] = [];
+      const counting: KyselyPlugin = {
+        transformQuery: (args: { node: RootOperationNode }) => {
+          reads.push(args.node.kind);
+          return args.node;
+        },
+        transformResult: async (args: { result: QueryResult<UnknownRow> }) => args.result,
+      };
+      const ann = await f.addUser(11);
+      await f.addUser(12);
+      const log = createEventLogReader({
+        db: f.db.withPlugin(counting),
+        unreadCounts: async () => new Map(),
+      });
+      const inbox = createInboxService({
+        db: f.db,
+        dialect: f.dialect,
+        commit: f.commit,
+        idempotency: createIdempotency({ db: f.db, ttlSec: 60, now: f.now }),
+        limits: {
+          maxTargets: 10,
+          wideSendTargets: 10,
+          wideSendConcurrency: 1,
+          maxMessageBytes: 4096,
+          maxSendBytes: 1_000_000,
+          retentionSec: undefined,
+        },
+        now: f.now,
+        sent: (m, r) => log.noteSent(m, r),
+      });
+      const { messageId } = await inbox.send(ann, {
+        title: 'here',
+        content: 'c',
+        targetType: 'user',
+        targetIds: [11, 12],
+      });
+      reads.length = 0;
+      const events = await log.readAfter(0, 100);
+      assert.deepEqual(reads, ['SelectQueryNode'], 'the tail read only: no recipients, no message read');
+      const ev = events.find((e) => e.messageId === messageId);
+      assert.deepEqual(ev?.recipients, [11, 12]);
+      const data = await log.messageData([messageId]);
+      assert.equal(reads.length, 1, 'the data is in the cache');
+      // The same data as a read from the database gives.
+      const fresh = createEventLogReader({ db: f.db, unreadCounts: async () => new Map() });
+      assert.equal(data.get(messageId), (await fresh.messageData([messageId])).get(messageId));
+      assert.deepEqual(
+        (await fresh.readAfter(0, 100)).find((e) => e.messageId === messageId)?.recipients,
+        [11, 12],
+      );
     } finally {
       await f.close();
     }
