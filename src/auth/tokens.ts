@@ -6,9 +6,10 @@
  * request or reconnect costs a map lookup instead of a signature check. Only tokens that verified are
  * kept, at most VERIFIED_MAX, the oldest dropped first: a flood of bad tokens caches nothing.
  */
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { SignJWT } from 'jose';
 import type { Role } from '../api-types.ts';
 import { AppError, Errors } from '../errors.ts';
+import { verifyHs256 } from './hs256.ts';
 
 export type { Role } from '../api-types.ts';
 
@@ -44,6 +45,8 @@ export function createTokenService(opts: {
     ['sign', 'verify'],
   );
   const now = opts.now ?? Date.now;
+  // Verification is a synchronous HMAC (hs256.ts); signing goes through jose and WebCrypto.
+  const secret = Buffer.from(opts.secret, 'utf8');
   /** Verified tokens by their text, oldest first (a Map keeps insertion order). */
   const verified = new Map<string, TokenClaims>();
   const remember = (token: string, claims: TokenClaims) => {
@@ -71,26 +74,22 @@ export function createTokenService(opts: {
         verified.delete(token);
         throw new AppError(Errors.TOKEN_EXPIRED);
       }
-      try {
-        const { payload } = await jwtVerify(token, await key, {
-          algorithms: ['HS256'],
-          requiredClaims: ['exp', 'sub'],
-          currentDate: new Date(now()),
-        });
-        const sub = payload.sub ?? '';
-        const userId = Number(sub);
-        if (!/^\d{1,15}$/.test(sub) || !Number.isSafeInteger(userId) || userId <= 0) {
-          throw new AppError(Errors.UNAUTHENTICATED, 'token subject must be a numeric user id');
-        }
-        const role: Role = payload['role'] === 'admin' ? 'admin' : 'user';
-        const claims: TokenClaims = { userId, role, exp: payload.exp as number };
-        remember(token, { ...claims });
-        return claims;
-      } catch (e) {
-        if (e instanceof AppError) throw e;
-        if (e instanceof joseErrors.JWTExpired) throw new AppError(Errors.TOKEN_EXPIRED);
-        throw new AppError(Errors.UNAUTHENTICATED, 'invalid token');
+      const r = verifyHs256(token, secret, now());
+      if (!r.ok) {
+        throw r.reason === 'expired'
+          ? new AppError(Errors.TOKEN_EXPIRED)
+          : new AppError(Errors.UNAUTHENTICATED, 'invalid token');
       }
+      const { payload } = r;
+      const sub = payload['sub'] ?? '';
+      const userId = Number(sub);
+      if (!/^\d{1,15}$/.test(String(sub)) || !Number.isSafeInteger(userId) || userId <= 0) {
+        throw new AppError(Errors.UNAUTHENTICATED, 'token subject must be a numeric user id');
+      }
+      const role: Role = payload['role'] === 'admin' ? 'admin' : 'user';
+      const claims: TokenClaims = { userId, role, exp: payload['exp'] as number };
+      remember(token, { ...claims });
+      return claims;
     },
   };
 }
