@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { pruneLoginFailures } from './auth/login-guard.pg.ts';
 import { pruneTickets } from './auth/ticket.repository.ts';
 import type { Config } from './config.ts';
-import { FOLD_INTERVAL_MS, foldPending } from './messages/counters.repository.ts';
+import { FOLD_INTERVAL_MS, foldPending } from './messages/pending-counters.ts';
 import { type EventLogStore } from './messages/event-log-reader.ts';
 import { startExpiryAnnouncer } from './messages/expiry.ts';
 import { type Messages } from './messages/message.service.ts';

@@ -3,7 +3,7 @@
  * FIFO order, and the rest are refused at once with the given 503 error and a Retry-After estimated from
  * recent task times. A waiting task whose caller aborts (the client hung up) leaves the queue without
  * running. Used in front of the password hasher (auth/password.ts: each hash holds a libuv thread, ~128
- * MiB and ~0.5 s) and of sends to many users (messages/inbox.service.ts).
+ * MiB and ~0.5 s) and of sends to many users (messages/wide-lane.ts).
  */
 import { AppError, type ErrorSpec } from './errors.ts';
 

@@ -8,7 +8,6 @@
 import type { Kysely } from 'kysely';
 import type { InboxItem, InboxQuery, SendInput, SendResult } from '../api-types.ts';
 import type { Principal } from '../auth/auth.service.ts';
-import { BoundedQueue } from '../bounded-queue.ts';
 import { AppError, Errors } from '../errors.ts';
 import type { Dialect } from '../store/database.ts';
 import type { DB } from '../store/schema.ts';
@@ -21,6 +20,7 @@ import * as inbox from './inbox.repository.ts';
 import { iso, toItem } from './message.mapping.ts';
 import { insertMessage, type MessageRow, type NewMessageRow } from './message.repository.ts';
 import { checkSendSize, type SendLimits } from './send-limits.ts';
+import { wideLane } from './wide-lane.ts';
 
 export interface InboxLimits extends SendLimits {
   /** SKYPUSH_MAX_TARGETS: targetIds one send may list. */
@@ -258,32 +258,6 @@ function remove(deps: InboxDeps, userId: number, messageId: number) {
     await changeOne(deps, trx, userId, m, 'deleted_at', t);
     return { result: { messageId }, events: [{ userId, type: 'MESSAGE_DELETED', data: { messageId } }] };
   });
-}
-
-/** Wide sends that may wait for their turn on a node, per slot of SKYPUSH_WIDE_SEND_CONCURRENCY. */
-export const WIDE_QUEUE_PER_SLOT = 64;
-
-/**
- * The wide lane: sends listing more than SKYPUSH_WIDE_SEND_TARGETS distinct users run at most
- * SKYPUSH_WIDE_SEND_CONCURRENCY at a time on a node, the others wait in FIFO order (at most
- * WIDE_QUEUE_PER_SLOT per slot, then 503 WIDE_SENDS_BUSY with Retry-After). A wide send costs thousands of
- * rows and holds a pool connection and a share of the CPU for its whole transaction; without the lane a
- * burst of them takes every pool connection, and a one-user send waits behind them for seconds
- * (docs/decisions/0015-wide-send-lane.md). Sends to all are one row and never wait here.
- */
-function wideLane(limits: InboxLimits) {
-  const queue = new BoundedQueue({
-    concurrency: limits.wideSendConcurrency,
-    maxQueued: WIDE_QUEUE_PER_SLOT * limits.wideSendConcurrency,
-    busy: Errors.WIDE_SENDS_BUSY,
-    taskMs: 500,
-  });
-  return <T>(input: SendInput, task: () => Promise<T>, gone: (() => AbortSignal) | undefined): Promise<T> =>
-    input.targetType === 'user' &&
-    (input.targetIds?.length ?? 0) > limits.wideSendTargets &&
-    new Set(input.targetIds).size > limits.wideSendTargets
-      ? queue.run(task, gone?.())
-      : task();
 }
 
 export function createInboxService(deps: InboxDeps): InboxService {

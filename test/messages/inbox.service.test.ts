@@ -10,12 +10,8 @@ import type { Principal } from '../../src/auth/auth.service.ts';
 import { isAppError, Errors, type AppError, type ErrorSpec } from '../../src/errors.ts';
 import { createExpiryAnnouncer, EXPIRY_GRACE_MS } from '../../src/messages/expiry.ts';
 import { createIdempotency } from '../../src/messages/idempotency.ts';
-import {
-  createInboxService,
-  expiryOf,
-  WIDE_QUEUE_PER_SLOT,
-  type InboxService,
-} from '../../src/messages/inbox.service.ts';
+import { createInboxService, expiryOf, type InboxService } from '../../src/messages/inbox.service.ts';
+import { WIDE_QUEUE_PER_SLOT } from '../../src/messages/wide-lane.ts';
 import { openMessagesFixture, type MessagesFixture } from './fixture.ts';
 
 const LIMITS = {
