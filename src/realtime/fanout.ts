@@ -46,34 +46,50 @@ export class Fanout {
   constructor(private readonly deps: FanoutDeps) {}
 
   /** True when the event concerns a connection on this node. */
-  reachesHere(ev: LogEvent): boolean {
+  private reachesHere(ev: LogEvent): boolean {
     const { registry } = this.deps;
     if (ev.recipients) return ev.recipients.some((u) => registry.ofUser(u).size > 0);
     return ev.userId === null ? registry.size > 0 : registry.ofUser(ev.userId).size > 0;
   }
 
+  /** Events whose message was gone when its data was read: never read again, skipped by dispatch. */
+  private readonly gone = new WeakSet<LogEvent>();
+
+  /**
+   * The message ids this node must still read before dispatching `events`: NEW_MESSAGEs without their
+   * data that reach a connection here and whose message was not found gone. Synchronous, so that the
+   * tail reader checks it in the same step as the dispatch that follows (a connection may register at
+   * any await before it).
+   */
+  missing(events: readonly LogEvent[]): Set<number> {
+    const need = new Set<number>();
+    for (const ev of events)
+      if (
+        ev.dataJson === undefined &&
+        ev.messageId !== undefined &&
+        !this.gone.has(ev) &&
+        this.reachesHere(ev)
+      )
+        need.add(ev.messageId);
+    return need;
+  }
+
   /**
    * Reads the data of the NEW_MESSAGEs that reach a connection on this node, one query per batch — and
-   * only those: a node with none of a send's recipients reads nothing of its content. Checked again
-   * after each read, as a connection may have registered meanwhile.
+   * only those: a node with none of a send's recipients reads nothing of its content. Reads again while
+   * something is missing (a connection registered during the read).
    */
   async resolve(events: LogEvent[]): Promise<void> {
-    const gone = new Set<number>();
     for (;;) {
-      const need = new Set<number>();
-      for (const ev of events)
-        if (
-          ev.dataJson === undefined &&
-          ev.messageId !== undefined &&
-          !gone.has(ev.messageId) &&
-          this.reachesHere(ev)
-        )
-          need.add(ev.messageId);
+      const need = this.missing(events);
       if (need.size === 0) return;
       const data = await this.deps.source.messageData([...need]);
-      for (const id of need) if (!data.has(id)) gone.add(id);
-      for (const ev of events)
-        if (ev.dataJson === undefined && ev.messageId !== undefined) ev.dataJson = data.get(ev.messageId);
+      for (const ev of events) {
+        if (ev.dataJson !== undefined || ev.messageId === undefined || !need.has(ev.messageId)) continue;
+        const json = data.get(ev.messageId);
+        if (json === undefined) this.gone.add(ev);
+        else ev.dataJson = json;
+      }
     }
   }
 

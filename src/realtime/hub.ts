@@ -85,6 +85,7 @@ export class Hub implements Presence {
     this.tail = new TailReader({
       ...base,
       resolve: (events) => fanout.resolve(events),
+      missing: (events) => fanout.missing(events).size > 0,
       dispatch: (events) => fanout.dispatch(events),
       refreshCounts: (userIds) => fanout.refreshCounts(userIds),
     });

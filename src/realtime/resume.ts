@@ -88,9 +88,14 @@ export class Resume {
       if (c.state === 'closing') return;
       this.sendConnected(c, plan);
       if (plan.resync) this.sendResync(c, plan.resync.reason, upto);
-      const liveFrom = plan.from ? await this.replay(c, plan.from, upto) : upto;
+      let liveFrom = plan.from ? await this.replay(c, plan.from, upto) : upto;
+      // Live events held meanwhile may have been dropped past the bound after replay()'s last look (an
+      // await lies between), or with no replay at all: read them from the log as well. A position
+      // without a known floor takes 0, which finds every direct message (it reads more inbox rows).
+      while (liveFrom !== undefined && c.overflowed)
+        liveFrom = await this.replay(c, { seq: liveFrom, floor: plan.from?.floor ?? 0 }, liveFrom);
       if (liveFrom === undefined) return;
-      // Go live, in the same synchronous step as replay() saw no overflow: flush what arrived meanwhile,
+      // Go live, in the same synchronous step as the last overflow check: flush what arrived meanwhile,
       // in order; deliver() skips what the client already has.
       writer.send(c, encodeFrame(FrameType.UNREAD_COUNT, { count }, undefined, clock.now()));
       for (const p of c.startLive(liveFrom)) fanout.deliver(c, p.seq, p.frame);
@@ -142,8 +147,8 @@ export class Resume {
 
   /**
    * Replays from `from` up to the target (upto, moved on to the tail after an overflow: file comment).
-   * Resolves to liveFrom — returned in the same synchronous step as the last overflow check, so the
-   * caller goes live before any further dispatch — or undefined when the connection closed meanwhile.
+   * Resolves to liveFrom, or undefined when the connection closed meanwhile. The caller checks for an
+   * overflow again when it resumes, in the step in which it goes live.
    */
   private async replay(c: Connection, from: ReplayFrom, upto: number): Promise<number | undefined> {
     let pos = from;

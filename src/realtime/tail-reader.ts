@@ -29,8 +29,10 @@ export interface TailReaderDeps {
   metrics: Pick<Metrics, 'fanoutDuration'>;
   logger: Logger;
   containment: Containment;
-  /** Reads what a batch's delivery on this node needs (message data); dispatch follows in the same turn. */
+  /** Reads what a batch's delivery on this node needs (message data). */
   resolve: (events: LogEvent[]) => Promise<void>;
+  /** True while a batch still needs something read: checked in the same synchronous step as dispatch. */
+  missing: (events: readonly LogEvent[]) => boolean;
   /** Delivers a batch; returns the users whose unread count changed. */
   dispatch: (events: LogEvent[]) => Set<number>;
   /** Pushes fresh unread counts to those users. */
@@ -105,8 +107,14 @@ export class TailReader {
           const generation = this.generation;
           const events = await source.readAfter(this.seq, READ_BATCH);
           if (this.restartedSince(generation) || events.length === 0 || this.stopped) break;
-          await this.deps.resolve(events);
-          if (this.stopped || this.restartedSince(generation)) break;
+          // A connection that registers at any await here expects this batch live (its replay ends at
+          // tailSeq): so the last "nothing missing" check and the dispatch are one synchronous step.
+          let current = true;
+          do {
+            await this.deps.resolve(events);
+            current = !this.stopped && !this.restartedSince(generation);
+          } while (current && this.deps.missing(events));
+          if (!current) break;
           // From here to the seq update, one synchronous step (the resume seam, resume.ts).
           const started = clock.monotonic();
           const affected = this.deps.dispatch(events);

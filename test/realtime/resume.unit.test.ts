@@ -157,6 +157,28 @@ describe('resume: the live/replay seam', () => {
     assert.equal(await total(p.metrics.slowConsumers), 0);
   });
 
+  it('without since, held events dropped past the bound before going live are read from the log', async () => {
+    const log = Array.from({ length: 60 }, (_, i) => event(i + 1, 1));
+    const p = parts({ autoDrain: true, source: pagedLog(log), sendQueueBytes: 1024 });
+    const { c, socket } = p.connection(1);
+    const done = p.resume.attach(c, undefined, -Infinity);
+    // 60 events arrive live while the connection is being set up (its unread count is being read).
+    for (const ev of log) {
+      p.fanout.dispatch([ev]);
+      p.state.tailSeq = ev.seq;
+    }
+    assert.equal(c.overflowed, true);
+    await done;
+    p.fanout.dispatch([event(61, 1)]);
+    assert.deepEqual(
+      seqsOf(socket.frames()),
+      Array.from({ length: 61 }, (_, i) => i + 1),
+      'each event once, in order: the dropped ones read from the log',
+    );
+    assert.equal(c.state, 'live');
+    assert.equal(socket.closeCode(), undefined);
+  });
+
   it('pages are cut by bytes too, and the node budget makes replays wait their turn', async () => {
     const log = Array.from({ length: 6 }, (_, i) => ({
       ...event(i + 1, null),

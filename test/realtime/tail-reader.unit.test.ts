@@ -16,7 +16,10 @@ import { event, settle } from './parts.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function tail(log: LogEvent[], o: { failing?: () => boolean } = {}) {
+function tail(
+  log: LogEvent[],
+  o: { failing?: () => boolean; missing?: () => boolean; resolved?: () => void } = {},
+) {
   const clock = new FakeClock();
   const logs: string[] = [];
   const logger = createLogger(
@@ -46,7 +49,8 @@ function tail(log: LogEvent[], o: { failing?: () => boolean } = {}) {
     metrics: createMetrics({ defaultMetrics: false }),
     logger,
     containment: new Containment(logger, clock),
-    resolve: async () => {},
+    resolve: async () => o.resolved?.(),
+    missing: () => o.missing?.() ?? false,
     dispatch: (evs) => {
       dispatched.push(evs.map((e) => e.seq));
       return new Set(evs.filter((e) => e.userId !== null).map((e) => e.userId as number));
@@ -71,6 +75,25 @@ describe('tail reader', () => {
     x.t.stop();
     await x.t.pump();
     assert.equal(x.reads.length, 2, 'stopped: no more reads');
+  });
+
+  it('reads again before dispatching when something became missing after the read (a connection registered)', async () => {
+    const order: string[] = [];
+    let missingAfterFirst = true;
+    const x = tail([event(1, 1)], {
+      resolved: () => void order.push('resolve'),
+      // After the first read a recipient registered: the batch needs data again.
+      missing: () => {
+        const m = missingAfterFirst;
+        missingAfterFirst = false;
+        order.push(m ? 'missing' : 'complete');
+        return m;
+      },
+    });
+    x.t.start(0);
+    await x.t.pump();
+    assert.deepEqual(order, ['resolve', 'missing', 'resolve', 'complete']);
+    assert.deepEqual(x.dispatched, [[1]]);
   });
 
   it('single-flight: a wake-up during a read re-runs it once after', async () => {

@@ -34,6 +34,7 @@ function tail(initial: LogEvent[]) {
     logger,
     containment: new Containment(logger, clock),
     resolve: async () => {},
+    missing: () => false,
     dispatch: (evs) => {
       dispatched.push(evs.map((e) => e.seq));
       return new Set();
