@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { pruneLoginFailures } from './auth/login-guard.pg.ts';
 import { pruneTickets } from './auth/ticket.repository.ts';
 import type { Config } from './config.ts';
-import { FOLD_INTERVAL_MS, foldPending } from './messages/pending-counters.ts';
+import { foldPending } from './messages/pending-counters.ts';
 import { type EventLogStore } from './messages/event-log-reader.ts';
 import { startExpiryAnnouncer } from './messages/expiry.ts';
 import { type Messages } from './messages/message.service.ts';
@@ -15,7 +15,7 @@ import type { DB } from './store/schema.ts';
 import { startHousekeeping } from './store/housekeeping.ts';
 
 /**
- * The app's two timers: housekeeping (bounded batches of rows past their lifetime) and the expiry
+ * The app's timers: housekeeping (bounded batches of rows past their lifetime) and the expiry
  * announcer, which tells holders of expired messages about a second after expiry. The returned stop
  * waits for runs in progress, so nothing queries a closed store.
  */
@@ -60,7 +60,7 @@ export function startTimers(
     deps.dialect === 'postgres'
       ? repeat({
           run: () => foldPending(db),
-          intervalMs: FOLD_INTERVAL_MS,
+          intervalMs: config.messages.counterFoldMs,
           failure: 'folding unread counters failed',
           logger,
         })

@@ -15,6 +15,7 @@ import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { buildHttpServer, type HttpDeps } from './http/server.ts';
 import { createLogger } from './logger.ts';
+import { unreadCounts } from './messages/counters.repository.ts';
 import { createEventLogReader, type EventLogStore } from './messages/event-log-reader.ts';
 import { type ExpiryAnnouncer } from './messages/expiry.ts';
 import { openHistoryGuard, type HistoryGuard, type HistoryNode } from './messages/history-guard.ts';
@@ -95,8 +96,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ...(opts.kdf && { kdf: opts.kdf }),
   });
   const { dialect } = store;
-  // The reader needs the counts of the messages service, which tells the reader of its sends.
-  const late: { reader?: EventLogStore } = {};
+  const eventLog = createEventLogReader({
+    db,
+    unreadCounts: (userIds) => unreadCounts(db, dialect, userIds),
+    now,
+  });
   const parts = createMessages({
     db,
     dialect,
@@ -106,11 +110,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
     // Without Redis the committing transaction wakes the hubs itself (NOTIFY is delivered at commit).
     ...(pgBus && { inTransaction: pgBus.wakeInTransaction }),
-    sent: (message, recipients) => late.reader?.noteSent(message, recipients),
+    sent: (message, recipients) => eventLog.noteSent(message, recipients),
   });
   const { service: messages, expiry } = parts;
-  const eventLog = createEventLogReader({ db, unreadCounts: messages.unreadCounts, now });
-  late.reader = eventLog;
   // Assigned once the hub exists; the hub reports presence changes to it from then on.
   let clusterPresence: ClusterPresence | undefined = undefined;
   const hub = new Hub({

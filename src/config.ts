@@ -76,6 +76,8 @@ export interface Config {
     wideSendConcurrency: number;
     idempotencyTtlSec: number;
     expirySweepMs: number;
+    /** How often each PostgreSQL node folds pending sends into the unread counters. */
+    counterFoldMs: number;
     /** The longest a message lives (its expiresAt is capped at send); undefined: messages without one stay. */
     retentionSec: number | undefined;
     /** UTF-8 bytes of one message's text (title, content, linkUrl, messageType, later custom data). */
@@ -226,6 +228,7 @@ function readMessages(r: Reader): Config['messages'] {
     wideSendConcurrency: r.int('SKYPUSH_WIDE_SEND_CONCURRENCY', 1, 1, 1_000),
     idempotencyTtlSec: 86_400,
     expirySweepMs: r.int('SKYPUSH_EXPIRY_SWEEP_MS', 1_000, 50, 60_000),
+    counterFoldMs: r.int('SKYPUSH_COUNTER_FOLD_MS', 100, 10, 86_400_000),
     retentionSec:
       r.raw('SKYPUSH_MESSAGE_RETENTION') === undefined
         ? undefined

@@ -149,7 +149,7 @@ export async function viaSharedStore<T>(store: SharedStore, op: () => Promise<T>
     if (!store.away)
       store.logger.warn(
         { err: { message: (err as Error).message } },
-        `${store.name.toLowerCase()} unreachable: login lockout counts on this node only until it is back`,
+        `${store.name === 'PostgreSQL' ? 'postgres' : store.name.toLowerCase()} unreachable: login lockout counts on this node only until it is back`,
       );
     store.away = true;
     return undefined;

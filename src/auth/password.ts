@@ -2,7 +2,7 @@
  * Password hashing with node:crypto scrypt at OWASP parameters (N=2^17, r=8, p=1). Parameters are stored
  * beside the hash (`scrypt$N$r$p$salt$hash`) so they can be raised later without breaking old hashes.
  * Each hash holds ~128 MiB and ~0.5 s of a core on libuv's thread pool, so hashing is always async and
- * goes through a bounded queue (./hash-queue.ts): a flood of logins is refused with 503, not queued.
+ * goes through a bounded queue (../bounded-queue.ts): a flood of logins is refused with 503, not queued.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { BoundedQueue, type QueueLoad } from '../bounded-queue.ts';

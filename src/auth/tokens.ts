@@ -1,5 +1,5 @@
 /**
- * JWT issue and verify with jose: HS256 only, `exp` and `sub` required, `sub` a numeric user id. A host
+ * JWT issue (jose) and verify (hs256.ts, node:crypto on the event loop): HS256 only, `exp` and `sub` required, `sub` a numeric user id. A host
  * platform holding the same secret can mint tokens with these claims and skypush accepts them.
  *
  * A token that verified is remembered (by its exact text) until its `exp`, so the same token on the next

@@ -2,7 +2,7 @@
  * The write side of the event log: every change to messages is one transaction that also appends its
  * durable events, and the bus is told only after commit, so a failed transaction publishes nothing and a
  * bus failure loses nothing. The append is the transaction's last step, its ordered part
- * (event-log.repository.ts): whatever the work before it, only that part is serialised on PostgreSQL.
+ * (event-log-append.ts): whatever the work before it, only that part is serialised on PostgreSQL.
  * (On PostgreSQL without Redis the wake-up is a NOTIFY sent inside the transaction, before its ordered
  * part, which PostgreSQL delivers at commit: the same rule, kept by the database.)
  */
@@ -19,7 +19,7 @@ export type { NewEvent } from './event-log-append.ts';
 export interface Committed<T> {
   result: T;
   events: NewEvent[];
-  /** Runs once the transaction has committed, before the hubs are woken (never after a rollback). */
+  /** Runs once the transaction has committed (never after a rollback), before the bus is told. */
   committed?: () => void;
 }
 

@@ -40,7 +40,7 @@ const insertInFlight = prepared((db, p: NewMessageRow) => insertMessageQuery(db,
 /**
  * Stores a message; returns its id. On PostgreSQL the transaction holds a shared advisory lock keyed by
  * the id until it ends, so that the event log's ordered part sees which sends are in flight
- * (event-log.repository.ts).
+ * (event-log-append.ts).
  */
 export async function insertMessage(trx: Kysely<DB>, dialect: Dialect, row: NewMessageRow): Promise<number> {
   const r = (await (dialect === 'postgres' ? insertInFlight : insertPlain)(trx, row)).rows[0];

@@ -18,11 +18,9 @@ export async function markPending(trx: Kysely<DB>, messageId: number): Promise<v
 }
 
 /** Recipients of one pending send folded per statement: the counter rows one statement locks. */
-export const FOLD_CHUNK = 1000;
+const FOLD_CHUNK = 1000;
 /** Statements one fold runs at most (so up to FOLD_STATEMENTS × FOLD_CHUNK recipients per run). */
-export const FOLD_STATEMENTS = 20;
-/** How often each PostgreSQL node folds pending sends (app-timers.ts). */
-export const FOLD_INTERVAL_MS = 100;
+const FOLD_STATEMENTS = 20;
 
 /**
  * Adds pending sends' +1 to their recipients' counters, FOLD_CHUNK recipients per statement, until none

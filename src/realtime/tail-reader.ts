@@ -1,9 +1,9 @@
 /**
  * Live delivery is a tail read of the event log: a bus wake-up (or the periodic poll) reads every event
  * after `tailSeq`, in seq order, and hands each batch to the fan-out. As the log is commit-ordered,
- * nothing is skipped and a connection never sees seq go backwards. `tailSeq` only moves forward, and
- * only synchronously with the dispatch of the events up to it (the resume seam depends on that: see
- * resume.ts).
+ * nothing is skipped and a connection never sees seq go backwards. `tailSeq` moves forward only
+ * synchronously with the dispatch of the events up to it (the resume seam depends on that: see
+ * resume.ts); it moves back only when restart() finds the log's history replaced (history-guard.ts).
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';

@@ -59,7 +59,7 @@ export interface EventTable {
   data: string;
   /** The message a NEW_MESSAGE names (null for other events and for rows older than the reference scheme). */
   message_id: number | null;
-  /** Every message ordered after this event has an id ≥ mfloor (see messages/event-log.repository.ts). */
+  /** Every message ordered after this event has an id ≥ mfloor (see messages/event-log-append.ts). */
   mfloor: Generated<number>;
   created_at: number;
 }
