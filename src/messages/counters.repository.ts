@@ -21,23 +21,23 @@ import { parseExpiryCursor } from './expiry.ts';
 import { countsQueryPg, markPending, pgIds } from './pending-counters.ts';
 
 /** User ids per statement that changes counters. */
-export const WRITE_CHUNK = 1000;
+const WRITE_CHUNK = 1000;
 /** User ids per statement that reads counts. */
-export const READ_CHUNK = 5000;
+const READ_CHUNK = 5000;
 /**
  * A send whose message expires within this long of the send locks the expiry announcer's position while
  * it commits (see bornAnnounced); a send transaction lasting longer than this is not expected.
  */
-export const EXPIRY_LOCK_HORIZON_MS = 10 * 60_000;
+const EXPIRY_LOCK_HORIZON_MS = 10 * 60_000;
 
 /** A change to the two parts of a user's counter. */
-export interface CounterDelta {
+interface CounterDelta {
   unreadDirect: number;
   seenAll: number;
 }
 
 /** A message as the counters need it. */
-export interface CountedMessage {
+interface CountedMessage {
   id: number;
   target_type: string;
   expires_at?: number | null;
@@ -73,9 +73,9 @@ export async function countSend(
   if (targetIds.length === 1) return addToUser(trx, targetIds[0] as number, delta);
   // PostgreSQL: one pending row for the send, no counter row locked (see markPending).
   if (dialect === 'postgres') return markPending(trx, message.id);
-  const sorted = [...targetIds].sort((a, b) => a - b);
-  for (let i = 0; i < sorted.length; i += WRITE_CHUNK)
-    await addToUsers(trx, sorted.slice(i, i + WRITE_CHUNK), delta);
+  // SQLite: one writer, so the order rows are updated in does not matter.
+  for (let i = 0; i < targetIds.length; i += WRITE_CHUNK)
+    await addToUsers(trx, targetIds.slice(i, i + WRITE_CHUNK), delta);
 }
 
 /**
@@ -149,14 +149,14 @@ export async function addToUser(trx: Kysely<DB>, userId: number, delta: CounterD
 }
 
 /** Adds the same delta to each of up to WRITE_CHUNK users' counter rows (SQLite). */
-async function addToUsers(trx: Kysely<DB>, ascending: readonly number[], delta: CounterDelta): Promise<void> {
+async function addToUsers(trx: Kysely<DB>, userIds: readonly number[], delta: CounterDelta): Promise<void> {
   await trx
     .updateTable('unread_counters')
     .set((eb) => ({
       unread_direct: eb('unread_direct', '+', delta.unreadDirect),
       seen_all: eb('seen_all', '+', delta.seenAll),
     }))
-    .where('user_id', 'in', ascending)
+    .where('user_id', 'in', userIds)
     .execute();
 }
 

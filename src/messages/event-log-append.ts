@@ -134,11 +134,10 @@ export async function appendEvents(
   t: number,
 ): Promise<number> {
   if (events.length === 0) return 0;
-  const own = ownMessageId(events);
-  // Before the lock: a look at pg_locks is not free, and any later send draws a larger id anyway.
-  const floor = own === undefined ? 0 : dialect === 'postgres' ? ((await inFlightFloor(trx)) ?? own) : own;
   if (dialect === 'postgres' && events.every((e) => !('holdersOf' in e)))
-    return appendInOneCall(trx, events, own, Math.min(floor, own ?? floor), t);
+    return appendByFunction(trx, events, t, false);
+  const own = ownMessageId(events);
+  const floor = own === undefined ? 0 : dialect === 'postgres' ? ((await inFlightFloor(trx)) ?? own) : own;
   if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${EVENT_LOG_LOCK})`.execute(trx);
   // SQLite runs one transaction at a time and never reuses a message id (AUTOINCREMENT), so a send's own
   // id is above every mfloor written before: it is the mfloor, with nothing to read. Other changes
@@ -166,12 +165,6 @@ export async function appendEvents(
 /** SQLSTATE the skypush_append function raises for an OrderingConflict (migration 0007). */
 const ORDERING_CONFLICT_STATE = 'SKY01';
 
-/** The skypush_append call for these events (PostgreSQL; no holdersOf events). */
-function appendCall(events: readonly NewEvent[], own: number | undefined, floor: number, t: number) {
-  return sql<{ head: number }>`
-    select head from skypush_append(${EVENT_LOG_LOCK}, ${rowsJson(events, t)}::jsonb, ${own ?? null}, ${floor})`;
-}
-
 /** The rows skypush_append inserts, as its JSON argument (no holdersOf events). */
 function rowsJson(events: readonly NewEvent[], t: number): string {
   const json = jsonOnce();
@@ -180,21 +173,6 @@ function rowsJson(events: readonly NewEvent[], t: number): string {
 }
 
 const isConflict = (err: unknown) => (err as { code?: string } | null)?.code === ORDERING_CONFLICT_STATE;
-
-/** The ordered part on PostgreSQL in one round trip (the skypush_append function, migration 0007). */
-async function appendInOneCall(
-  trx: Kysely<DB>,
-  events: readonly NewEvent[],
-  own: number | undefined,
-  floor: number,
-  t: number,
-): Promise<number> {
-  try {
-    return Number((await appendCall(events, own, floor, t).execute(trx)).rows[0]?.head ?? 0);
-  } catch (err) {
-    throw isConflict(err) ? new OrderingConflict() : err;
-  }
-}
 
 /**
  * The ordered part and the COMMIT of the transaction open on `conn` (BEGIN sent by the caller), on
@@ -216,17 +194,32 @@ export async function appendAndCommit(
     await sql`commit`.execute(conn);
     return head;
   }
+  return appendByFunction(conn, events, t, true);
+}
+
+/**
+ * The ordered part on PostgreSQL as one call of skypush_append (migration 0007: lock, newest mfloor,
+ * refusal, insert), its arguments written into the text as literals so that `; commit` can follow in
+ * the same message when `commit` is set. No holdersOf events.
+ */
+async function appendByFunction(
+  trx: Kysely<DB>,
+  events: readonly NewEvent[],
+  t: number,
+  commit: boolean,
+): Promise<number> {
   const own = ownMessageId(events);
-  const floor = own === undefined ? 0 : Math.min((await inFlightFloor(conn)) ?? own, own);
+  // Before the lock: a look at pg_locks is not free, and any later send draws a larger id anyway.
+  const floor = own === undefined ? 0 : Math.min((await inFlightFloor(trx)) ?? own, own);
   const text =
     `select head from skypush_append(${integer(EVENT_LOG_LOCK)}, ${pg.escapeLiteral(rowsJson(events, t))}::jsonb, ` +
-    `${own === undefined ? 'null' : integer(own)}, ${integer(floor)}); commit`;
+    `${own === undefined ? 'null' : integer(own)}, ${integer(floor)})${commit ? '; commit' : ''}`;
   try {
-    const r = await conn.executeQuery<{ head: number }>(CompiledQuery.raw(text));
+    const r = await trx.executeQuery<{ head: number }>(CompiledQuery.raw(text));
     return Number(r.rows[0]?.head ?? 0);
   } catch (err) {
     // The COMMIT did not run (or failed): end the transaction. Outside one, this only warns.
-    await sql`rollback`.execute(conn).catch(() => {});
+    if (commit) await sql`rollback`.execute(trx).catch(() => {});
     throw isConflict(err) ? new OrderingConflict() : err;
   }
 }

@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import { AppError, Errors } from '../errors.ts';
 import type { EventLogReader, LogEvent } from '../event-log.ts';
 import { prepared } from '../store/prepared.ts';
+import { EPOCH_KEY, PRUNED_THROUGH_KEY } from '../store/migrate.ts';
 import type { DB } from '../store/schema.ts';
 import { decodeEventCursor, encodeEventCursor } from './cursor.ts';
 import * as log from './event-log.repository.ts';
@@ -42,7 +43,7 @@ const toLogEvent = (r: log.EventRow): LogEvent => {
 };
 
 /** Bytes of NEW_MESSAGE data a node keeps (MessageDataCache). */
-export const MESSAGE_CACHE_BYTES = 32 * 1_048_576;
+const MESSAGE_CACHE_BYTES = 32 * 1_048_576;
 
 /**
  * NEW_MESSAGE data by message id, the most recently used kept up to MESSAGE_CACHE_BYTES (string length
@@ -197,11 +198,11 @@ export function createEventLogReader(deps: {
   let epoch: string | undefined;
   const cache = new MessageDataCache();
   const sent = new SentRecipients();
-  const prunedThrough = async () => Number((await log.getMeta(db, 'pruned_through')) ?? 0);
+  const prunedThrough = async () => Number((await log.getMeta(db, PRUNED_THROUGH_KEY)) ?? 0);
 
   const reader: EventLogStore = {
     async epoch() {
-      epoch ??= await log.getMeta(db, 'epoch');
+      epoch ??= await log.getMeta(db, EPOCH_KEY);
       if (epoch === undefined) throw new Error('database has no epoch: run migrations first');
       return epoch;
     },

@@ -6,6 +6,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Dialect } from '../store/database.ts';
 import { prepared } from '../store/prepared.ts';
+import { PRUNED_THROUGH_KEY } from '../store/migrate.ts';
 import type { DB, EventTable } from '../store/schema.ts';
 
 export type EventRow = Selectable<EventTable>;
@@ -78,7 +79,7 @@ export async function floorAt(db: Kysely<DB>, seq: number): Promise<number> {
 }
 
 /** What resume reads of a user's events: after `afterSeq`, up to `uptoSeq`, direct ones from `floor`. */
-export interface UserRange {
+interface UserRange {
   userId: number;
   afterSeq: number;
   uptoSeq: number;
@@ -197,8 +198,8 @@ export async function pruneEvents(db: Kysely<DB>, before: number, limit: number)
     if (!last) return 0;
     const upto = Number(last.seq);
     await trx.deleteFrom('events').where('seq', '<=', upto).execute();
-    const prev = Number((await getMeta(trx, 'pruned_through')) ?? 0);
-    await setMeta(trx, 'pruned_through', String(Math.max(prev, upto)));
+    const prev = Number((await getMeta(trx, PRUNED_THROUGH_KEY)) ?? 0);
+    await setMeta(trx, PRUNED_THROUGH_KEY, String(Math.max(prev, upto)));
     return rows.length;
   });
 }

@@ -4,10 +4,10 @@
  * while the history stays the same.
  */
 import type { Kysely } from 'kysely';
+import { EPOCH_KEY, PRUNED_THROUGH_KEY } from '../store/migrate.ts';
 import type { DB } from '../store/schema.ts';
 
 /** skypush_meta keys: the cursor epoch (seeded by store/migrate.ts) and the history token beside it. */
-export const EPOCH_KEY = 'epoch';
 export const HISTORY_TOKEN_KEY = 'history_token';
 
 /** The epoch and the stored token, read in one statement (so one snapshot: they were stored together). */
@@ -63,7 +63,7 @@ export async function everHeldHead(db: Kysely<DB>): Promise<number> {
     .selectFrom('events')
     .select((eb) => [
       eb.fn.max('seq').as('head'),
-      eb.selectFrom('skypush_meta').select('value').where('key', '=', 'pruned_through').as('pruned'),
+      eb.selectFrom('skypush_meta').select('value').where('key', '=', PRUNED_THROUGH_KEY).as('pruned'),
     ])
     .executeTakeFirst();
   return Math.max(Number(row?.head ?? 0), Number(row?.pruned ?? 0));

@@ -8,6 +8,7 @@ import type { Dialect } from '../store/database.ts';
 import { prepared } from '../store/prepared.ts';
 import type { DB, InboxTable } from '../store/schema.ts';
 import { notExpired, type MessageRow } from './message.repository.ts';
+import { pgIds } from './pending-counters.ts';
 
 export type InboxItemRow = MessageRow & { read_at: number | null };
 export type Status = 'unread' | 'read' | 'all';
@@ -54,7 +55,7 @@ export async function insertInboxRows(
     const r = await sql`
       insert into inbox (user_id, message_id, read_at, deleted_at)
       select u.id, ${messageId}::bigint, null, null
-      from users u where u.id = any(${userIds.map(String)}::bigint[])`.execute(trx);
+      from users u where u.id = any(${pgIds(userIds)})`.execute(trx);
     return Number(r.numAffectedRows ?? 0);
   }
   let inserted = 0;
@@ -185,7 +186,7 @@ export async function unreadIds(
  * What a read or delete did to the user's unread count: direct messages that were unread (and not
  * deleted) before it, and send-to-all messages that got their first inbox row for the user.
  */
-export interface StateChange {
+interface StateChange {
   directWereUnread: number;
   toAllFirstSeen: number;
 }

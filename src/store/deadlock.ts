@@ -9,7 +9,7 @@ const DEADLOCK_DETECTED = '40P01';
 /** Runs after the first; a deadlock that keeps coming back is an ordering bug and reaches the caller. */
 export const DEADLOCK_RETRIES = 3;
 
-export function isDeadlock(e: unknown): boolean {
+function isDeadlock(e: unknown): boolean {
   return (e as { code?: unknown } | null)?.code === DEADLOCK_DETECTED;
 }
 

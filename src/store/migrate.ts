@@ -11,6 +11,10 @@ import * as pgCluster from './migrations/2026-11-30-0006-pg-cluster.ts';
 import * as appendFunction from './migrations/2026-11-30-0007-append-function.ts';
 import * as unreadPending from './migrations/2026-11-30-0008-unread-pending.ts';
 
+/** skypush_meta key: the cursor epoch (decision 0001; rotated when the log's history changes, 0013). */
+export const EPOCH_KEY = 'epoch';
+/** skypush_meta key: the highest seq pruned from the event log (a cursor at or below it is stale). */
+export const PRUNED_THROUGH_KEY = 'pruned_through';
 /** skypush_meta key: the (expires_at, id) of the last message whose expiry was announced. */
 export const EXPIRY_CURSOR_KEY = 'expiry_announced_through';
 
@@ -65,7 +69,7 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
   // messages/history-guard.ts rotates it when the database's history is replaced (restore, PITR, failover).
   await store.db
     .insertInto('skypush_meta')
-    .values({ key: 'epoch', value: randomBytes(6).toString('hex') })
+    .values({ key: EPOCH_KEY, value: randomBytes(6).toString('hex') })
     .onConflict((oc) => oc.column('key').doNothing())
     .execute();
   // Messages that expired before this database was first migrated are not announced.

@@ -134,6 +134,11 @@ for (const dialect of DIALECTS) {
           .map((f) => f.type);
       await waitUntil(() => types().length >= 2);
       assert.deepEqual(types(), ['NEW_MESSAGE', 'MESSAGE_DELETED'], 'replayed in order');
+      // The message as it was sent (docs/PROTOCOL.md, Resume): its expiresAt now lies in the past.
+      const replayed = durable(back.frames).find(
+        (f) => f.type === 'NEW_MESSAGE' && f.data['messageId'] === direct,
+      );
+      assert.ok(Date.parse(String(replayed?.data['expiresAt'])) < Date.now(), 'shown with a past expiresAt');
       await waitUntil(() => lastCount(back) === 0);
       await back.close();
     });
