@@ -220,8 +220,7 @@ export function createEventLogReader(deps: {
       if (pos.epoch !== (await reader.epoch())) return { ok: false, reason: 'foreign' };
       // Up to the hub's tail the position is known to exist; past it, the log may still be ahead.
       if (pos.seq > uptoSeq && pos.seq > (await log.headSeq(db))) return { ok: false, reason: 'future' };
-      const floor = await log.floorAt(db, pos.seq);
-      const count = await log.countForUser(db, { userId, afterSeq: pos.seq, uptoSeq, floor }, max);
+      const { floor, count } = await log.resumeStart(db, { userId, afterSeq: pos.seq, uptoSeq }, max);
       // The prune mark is read after the rows: a prune that commits between the two reads moved the mark
       // (it is written in the prune's transaction), so rows it cut off are never taken for the whole gap.
       if (pos.seq < (await prunedThrough())) return { ok: false, reason: 'expired' };

@@ -66,28 +66,27 @@ export async function recipientsOf(
   return out;
 }
 
-/** The mfloor of the newest event at or before `seq` (0 when there is none). */
-export async function floorAt(db: Kysely<DB>, seq: number): Promise<number> {
-  const r = await db
-    .selectFrom('events')
-    .select('mfloor')
-    .where('seq', '<=', seq)
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return Number(r?.mfloor ?? 0);
-}
+/** The mfloor of the newest event at or before `afterSeq` (0 when there is none): a resume's floor. */
+const floorBefore = (db: Kysely<DB>, afterSeq: number) =>
+  db.selectNoFrom((eb) =>
+    eb.fn
+      .coalesce(
+        eb.selectFrom('events').select('mfloor').where('seq', '<=', afterSeq).orderBy('seq', 'desc').limit(1),
+        eb.lit(0),
+      )
+      .as('floor'),
+  );
 
 /** What resume reads of a user's events: after `afterSeq`, up to `uptoSeq`, direct ones from `floor`. */
-interface UserRange {
+type UserRange = {
   userId: number;
   afterSeq: number;
   uptoSeq: number;
   floor: number;
-}
+};
 
 /** The user's own events and everyone's (and rows from before the reference scheme), oldest first. */
-function ownAndEveryone(db: Kysely<DB>, r: UserRange) {
+function ownAndEveryone(db: Kysely<DB>, r: Omit<UserRange, 'floor'>) {
   return db
     .selectFrom('events')
     .where((eb) => eb.or([eb('events.user_id', '=', r.userId), eb('events.user_id', 'is', null)]))
@@ -96,32 +95,83 @@ function ownAndEveryone(db: Kysely<DB>, r: UserRange) {
 }
 
 /** The direct messages to the user, by their inbox rows from the floor on. */
-function directToUser(db: Kysely<DB>, r: UserRange) {
+function directToUser(
+  db: Kysely<DB>,
+  r: Omit<UserRange, 'floor'>,
+  floor: number | ReturnType<typeof floorBefore>,
+) {
   return db
     .selectFrom('inbox')
     .innerJoin('events', 'events.message_id', 'inbox.message_id')
     .where('inbox.user_id', '=', r.userId)
-    .where('inbox.message_id', '>=', r.floor)
+    .where('inbox.message_id', '>=', floor)
     .where('events.user_id', '=', RECIPIENTS)
     .where('events.seq', '>', r.afterSeq)
     .where('events.seq', '<=', r.uptoSeq);
 }
 
-/** How many events the user has in the range, counting at most `max` + 1 (two bounded queries). */
-export async function countForUser(db: Kysely<DB>, r: UserRange, max: number): Promise<number> {
-  const own = await ownAndEveryone(db, r)
-    .select('events.seq')
-    .limit(max + 1)
-    .execute();
-  const direct = await directToUser(db, r)
-    .select('events.seq')
-    .limit(max + 1)
-    .execute();
-  return own.length + direct.length;
+/**
+ * A resume's start, in one statement (a storm runs one per client): the floor at `afterSeq`, and how
+ * many events the user has in the range, each half counted up to `limit` (the caller asks max + 1).
+ */
+const resumeStartQuery = prepared(
+  (db, p: { userId: number; afterSeq: number; uptoSeq: number; limit: number }) =>
+    db.selectNoFrom((eb) => [
+      floorBefore(db, p.afterSeq).as('floor'),
+      eb
+        .selectFrom(ownAndEveryone(db, p).select('events.seq').limit(p.limit).as('o'))
+        .select((e) => e.fn.countAll().as('n'))
+        .as('own'),
+      eb
+        .selectFrom(
+          directToUser(db, p, floorBefore(db, p.afterSeq)).select('events.seq').limit(p.limit).as('d'),
+        )
+        .select((e) => e.fn.countAll().as('n'))
+        .as('direct'),
+    ]),
+);
+
+/** The floor at `afterSeq` and the user's events in (afterSeq, uptoSeq], counting at most `max` + 1. */
+export async function resumeStart(
+  db: Kysely<DB>,
+  r: Omit<UserRange, 'floor'>,
+  max: number,
+): Promise<{ floor: number; count: number }> {
+  const row = (await resumeStartQuery(db, { ...r, limit: max + 1 })).rows[0];
+  return { floor: Number(row?.floor ?? 0), count: Number(row?.own ?? 0) + Number(row?.direct ?? 0) };
 }
 
 /** Length of a message's payload fields, in characters: what its NEW_MESSAGE weighs before JSON. */
 const MESSAGE_CHARS = sql<number>`coalesce(length(messages.title) + length(messages.content) + length(messages.sender_name) + length(messages.message_type) + coalesce(length(messages.link_url), 0), 0)`;
+
+// Each half of a range read takes its own `limit` rows first (an ORDER BY … LIMIT inside a subquery:
+// both dialects refuse it on a UNION's member), then the union takes the oldest `limit` of both.
+const sizesQuery = prepared((db, p: UserRange & { limit: number }) =>
+  db
+    .selectFrom(
+      ownAndEveryone(db, p)
+        .leftJoin('messages', 'messages.id', 'events.message_id')
+        .select(['events.seq', sql<number>`length(events.data) + ${MESSAGE_CHARS}`.as('chars')])
+        .orderBy('events.seq')
+        .limit(p.limit)
+        .as('o'),
+    )
+    .selectAll()
+    .unionAll(
+      db
+        .selectFrom(
+          directToUser(db, p, p.floor)
+            .innerJoin('messages', 'messages.id', 'inbox.message_id')
+            .select(['events.seq', sql<number>`${MESSAGE_CHARS}`.as('chars')])
+            .orderBy('events.seq')
+            .limit(p.limit)
+            .as('d'),
+        )
+        .selectAll(),
+    )
+    .orderBy('seq')
+    .limit(p.limit),
+);
 
 /** The next `limit` events of the user in the range with their approximate size, oldest first. */
 export async function sizesForUser(
@@ -129,29 +179,28 @@ export async function sizesForUser(
   r: UserRange,
   limit: number,
 ): Promise<Array<{ seq: number; chars: number }>> {
-  const own = await ownAndEveryone(db, r)
-    .leftJoin('messages', 'messages.id', 'events.message_id')
-    .select(['events.seq', sql<number>`length(events.data) + ${MESSAGE_CHARS}`.as('chars')])
-    .orderBy('events.seq')
-    .limit(limit)
-    .execute();
-  const direct = await directToUser(db, r)
-    .innerJoin('messages', 'messages.id', 'inbox.message_id')
-    .select(['events.seq', sql<number>`${MESSAGE_CHARS}`.as('chars')])
-    .orderBy('events.seq')
-    .limit(limit)
-    .execute();
-  return [...own, ...direct]
-    .map((x) => ({ seq: Number(x.seq), chars: Number(x.chars) }))
-    .sort((a, b) => a.seq - b.seq)
-    .slice(0, limit);
+  const rows = (await sizesQuery(db, { ...r, limit })).rows;
+  return rows.map((x) => ({ seq: Number(x.seq), chars: Number(x.chars) }));
 }
+
+const readQuery = prepared((db, p: UserRange & { limit: number }) =>
+  db
+    .selectFrom(ownAndEveryone(db, p).selectAll('events').orderBy('events.seq').limit(p.limit).as('o'))
+    .selectAll()
+    .unionAll(
+      db
+        .selectFrom(
+          directToUser(db, p, p.floor).selectAll('events').orderBy('events.seq').limit(p.limit).as('d'),
+        )
+        .selectAll(),
+    )
+    .orderBy('seq')
+    .limit(p.limit),
+);
 
 /** The user's events in the range, oldest first (at most `limit`). */
 export async function readForUser(db: Kysely<DB>, r: UserRange, limit: number): Promise<EventRow[]> {
-  const own = await ownAndEveryone(db, r).selectAll('events').orderBy('events.seq').limit(limit).execute();
-  const direct = await directToUser(db, r).selectAll('events').orderBy('events.seq').limit(limit).execute();
-  return [...own, ...direct].sort((a, b) => Number(a.seq) - Number(b.seq)).slice(0, limit);
+  return (await readQuery(db, { ...r, limit })).rows as EventRow[];
 }
 
 const getMetaQuery = prepared((db, p: { key: string }) =>

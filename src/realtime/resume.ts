@@ -88,7 +88,9 @@ export class Resume {
       if (c.state === 'closing') return;
       this.sendConnected(c, plan);
       if (plan.resync) this.sendResync(c, plan.resync.reason, upto);
-      let liveFrom = plan.from ? await this.replay(c, plan.from, upto) : upto;
+      // A resume with nothing to replay (the storm's common case) goes live at once, past its cursor.
+      const from = plan.from && plan.resume?.replayed !== 0 ? plan.from : undefined;
+      let liveFrom = from ? await this.replay(c, from, upto) : Math.max(plan.streamStart, upto);
       // Live events held meanwhile may have been dropped past the bound after replay()'s last look (an
       // await lies between), or with no replay at all: read them from the log as well. A position
       // without a known floor takes 0, which finds every direct message (it reads more inbox rows).

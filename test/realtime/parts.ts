@@ -27,11 +27,20 @@ export const event = (seq: number, userId: number | null, type = 'NEW_MESSAGE'):
   createdAt: 1_700_000_000_000,
 });
 
-/** A scripted log that a replay pages through: the events of `log` for the user in the asked range. */
-export function pagedLog(log: LogEvent[]): Pick<EventLogReader, 'replaySizes' | 'replayPage'> {
+/**
+ * A scripted log that a resume counts and a replay pages through: the events of `log` for the user in
+ * the asked range (cursors are `e.<seq>`).
+ */
+export function pagedLog(
+  log: LogEvent[],
+): Pick<EventLogReader, 'startResume' | 'replaySizes' | 'replayPage'> {
   const inRange = (userId: number, after: number, upto: number) =>
     log.filter((e) => e.seq > after && e.seq <= upto && (e.userId === null || e.userId === userId));
   return {
+    startResume: async (userId, since, upto) => {
+      const seq = Number(since.split('.')[1]);
+      return { ok: true, from: { seq, floor: 0 }, count: inRange(userId, seq, upto).length };
+    },
     replaySizes: async (userId, from, upto, limit) =>
       inRange(userId, from.seq, upto)
         .slice(0, limit)
@@ -49,7 +58,6 @@ export const reader = (over: Partial<EventLogReader> = {}): EventLogReader => ({
   head: async () => 0,
   readAfter: async () => [],
   messageData: async () => new Map(),
-  startResume: async () => ({ ok: true, from: { seq: 0, floor: 0 }, count: 0 }),
   ...pagedLog([]),
   unreadCounts: async (ids) => new Map(ids.map((id) => [id, 7])),
   ...over,

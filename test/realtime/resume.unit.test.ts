@@ -20,7 +20,7 @@ function deferredResume(log: LogEvent[] = []) {
     calls.push({ since, upto });
     return new Promise<ResumeStart>((r) => (release = r));
   };
-  return { source: { startResume, ...pagedLog(log) }, calls, release: (r: ResumeStart) => release(r) };
+  return { source: { ...pagedLog(log), startResume }, calls, release: (r: ResumeStart) => release(r) };
 }
 
 const from = (seq: number, count: number): ResumeStart => ({ ok: true, from: { seq, floor: 0 }, count });
@@ -128,6 +128,27 @@ describe('resume: the live/replay seam', () => {
     assert.equal((socket.frames()[0]?.data as { cursor: string }).cursor, 'e.5');
     assert.equal(socket.frames()[0]?.data['resume'], undefined);
     assert.deepEqual(seqsOf(socket.frames()), [6]);
+  });
+
+  it('a resume with nothing to replay reads no page and goes live past its cursor', async () => {
+    const log = pagedLog([event(9, 1)]);
+    const reads: string[] = [];
+    const p = parts({
+      autoDrain: true,
+      source: {
+        startResume: async () => ({ ok: true, from: { seq: 7, floor: 0 }, count: 0 }),
+        replaySizes: async (...a) => (reads.push('sizes'), log.replaySizes(...a)),
+        replayPage: async (...a) => (reads.push('page'), log.replayPage(...a)),
+      },
+    });
+    p.state.tailSeq = 5;
+    const { c, socket } = p.connection(1);
+    await p.resume.attach(c, 'e.7', -Infinity);
+    assert.deepEqual(reads, [], 'a count of 0 needs no page');
+    assert.equal(c.state, 'live');
+    assert.equal(c.lastSeq, 7, 'live past the cursor, not from the older tail');
+    p.fanout.dispatch([event(6, 1), event(7, 1), event(8, 1)]);
+    assert.deepEqual(seqsOf(socket.frames()), [8]);
   });
 
   it('held events are bounded: over the bound they are dropped and read from the log, nobody is closed', async () => {
