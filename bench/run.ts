@@ -3,7 +3,7 @@
  * measured in this run on this machine. Prints the machine, a table of medians [min–max] over the
  * repetitions with skypush's ratios to each peer, and the issue's targets.
  *
- *   npm run bench                     full run: n = 2k, 10k, 19k; 3 repetitions; multi-node 51k; writes
+ *   npm run bench                     full run: n = 2k, 10k, 19k; 3 repetitions; multi-node 100k (6 processes); writes
  *                                     bench/results/latest.json and the results block of docs/BENCHMARKS.md
  *   npm run bench -- --quick          reduced set, under 2 minutes
  *   npm run bench -- --json           also write bench/results/latest.json (any run)
@@ -30,6 +30,7 @@ import {
   type Results,
 } from './lib/report.ts';
 import { ROOT } from './lib/rpc.ts';
+import { performanceTargets } from './lib/perf-targets.ts';
 import { runCell } from './scenarios/cell.ts';
 import { startDriver } from './scenarios/context.ts';
 import { runBacklogStorm } from './scenarios/backlog-storm.ts';
@@ -189,11 +190,11 @@ async function main(): Promise<void> {
   }
 
   const runs = aggregate(samples);
-  const targets = checkTargets(runs);
+  const targets = [...checkTargets(runs), ...performanceTargets(runs)];
   const rows = tableRows(runs);
   console.log(renderText(rows));
   for (const s of [...skipped, ...notes]) console.log(`\n${s.scenario}: ${s.reason}`);
-  console.log(`\nTargets (issues #7 and #13; ratios from this run):\n${renderTargets(targets)}`);
+  console.log(`\nTargets (issues #7, #13 and #14; ratios from this run):\n${renderTargets(targets)}`);
   console.log(`\n${((Date.now() - started) / 1000).toFixed(0)} s`);
 
   const results: Results = { machine: m, runs, skipped, notes, targets };

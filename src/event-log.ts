@@ -30,7 +30,15 @@ export interface ReplayFrom {
   floor: number;
 }
 
-export type ResumeStart = { ok: true; from: ReplayFrom; count: number } | { ok: false; reason: ResyncReason };
+/** A size known for an event of a replay: its seq and about how many characters its frame carries. */
+export interface EventSize {
+  seq: number;
+  chars: number;
+}
+
+/** `sizes`, when present, is what replaySizes would answer for the first page (read in the same statement). */
+export type ResumeStart =
+  { ok: true; from: ReplayFrom; count: number; sizes?: EventSize[] } | { ok: false; reason: ResyncReason };
 
 /** One page of a replay: its events, or `expired` when a prune removed part of the range meanwhile. */
 export type ReplayPage = { expired: false; events: LogEvent[] } | { expired: true };
@@ -46,16 +54,18 @@ export interface EventLogReader {
   messageData(messageIds: readonly number[]): Promise<Map<number, string>>;
   /**
    * Where a resume from `cursor` starts, and how many events it has up to `uptoSeq` (counted up to
-   * `max` + 1: more is RESYNC too_many). Throws AppError INVALID_CURSOR when `cursor` is not a cursor.
+   * `max` + 1: more is RESYNC too_many), with the sizes of the first `pageLimit` when it can read them
+   * at once. Throws AppError INVALID_CURSOR when `cursor` is not a cursor.
    */
-  startResume(userId: number, cursor: string, uptoSeq: number, max: number): Promise<ResumeStart>;
-  /** Approximate sizes (characters) of the user's next `limit` events after `from`, up to `uptoSeq`. */
-  replaySizes(
+  startResume(
     userId: number,
-    from: ReplayFrom,
+    cursor: string,
     uptoSeq: number,
-    limit: number,
-  ): Promise<Array<{ seq: number; chars: number }>>;
+    max: number,
+    pageLimit: number,
+  ): Promise<ResumeStart>;
+  /** Approximate sizes (characters) of the user's next `limit` events after `from`, up to `uptoSeq`. */
+  replaySizes(userId: number, from: ReplayFrom, uptoSeq: number, limit: number): Promise<EventSize[]>;
   /** The user's events after `from` through `throughSeq` (at most `limit`), data read. */
   replayPage(userId: number, from: ReplayFrom, throughSeq: number, limit: number): Promise<ReplayPage>;
   unreadCounts(userIds: readonly number[]): Promise<Map<number, number>>;

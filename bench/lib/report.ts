@@ -63,7 +63,7 @@ export function num(x: number): string {
   return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-function find(
+export function find(
   runs: readonly RunRow[],
   scenario: ScenarioName,
   system: SystemName,

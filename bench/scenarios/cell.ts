@@ -13,6 +13,7 @@ import type { System, SystemName } from '../systems/system.ts';
 import { Collector, cpuDelta, fmt, profiled, progress, userIds, type ScenarioCtx } from './context.ts';
 import { scenariosFor, type Plan, type Sample } from './plan.ts';
 import { runBroadcast, runFanout, runSends } from './delivery.ts';
+import { runSustained } from './sustained.ts';
 
 export interface Cell {
   plan: Plan;
@@ -105,12 +106,19 @@ export async function runCell(cell: Cell): Promise<Sample[]> {
     ] as const) {
       if (scenarios.has(name)) await profiled(plan, sys, n, name, () => run(ctx));
     }
+    if (scenarios.has('sustained') && n === sustainedCell(plan))
+      await profiled(plan, sys, n, 'sustained', () => runSustained(ctx));
     if (scenarios.has('storm')) await runStorm(ctx);
   } finally {
     await fleet?.stop();
     await sys.dispose();
   }
   return out.samples;
+}
+
+/** The one cell the rate curve runs in: the plan's `sustained.n` if measured, else the largest n. */
+export function sustainedCell(plan: Plan): number {
+  return plan.ns.includes(plan.sustained.n) ? plan.sustained.n : Math.max(...plan.ns);
 }
 
 /** Restart the server under N connected clients; time until all are back (skypush: resumed, replayed). */

@@ -2,7 +2,15 @@
 import type { SystemName } from '../systems/system.ts';
 
 export type ScenarioName =
-  'connect' | 'idle' | 'broadcast' | 'fanout' | 'sends' | 'storm' | 'multinode' | StorageScenario;
+  | 'connect'
+  | 'idle'
+  | 'broadcast'
+  | 'fanout'
+  | 'sends'
+  | 'sustained'
+  | 'storm'
+  | 'multinode'
+  | StorageScenario;
 
 /** Issue #13's scenarios: skypush against itself (full vs empty, content sizes), each its own servers. */
 export type StorageScenario = 'wide-send' | 'toall-full' | 'backlog-storm' | 'pg-contention';
@@ -19,6 +27,7 @@ export const SCENARIOS: readonly ScenarioName[] = [
   'broadcast',
   'fanout',
   'sends',
+  'sustained',
   'storm',
   'multinode',
   ...STORAGE_SCENARIOS,
@@ -73,6 +82,11 @@ export interface Plan {
   fanout: { deliveriesPerSec: number; durationMs: number };
   /** Open-loop per-user sends through the HTTP API. */
   sends: { rate: number; durationMs: number };
+  /**
+   * Open-loop sends at rising rates, at the cell of `n` connections only (the rate curve of issue #14):
+   * each step lasts stepMs; the curve stops past stopP99Ms; the result is the highest rate within goalMs.
+   */
+  sustained: { n: number; rates: number[]; stepMs: number; goalMs: number; stopP99Ms: number };
   multinode: { nodes: number; connections: number; holdMs: number; bursts: number };
   /** Characters of message content; frames come out at ~220 bytes. */
   contentLength: number;
@@ -140,7 +154,14 @@ export const PRESETS: Record<'full' | 'quick' | 'smoke', Plan> = {
     bursts: 10,
     fanout: { deliveriesPerSec: 200_000, durationMs: 2_000 },
     sends: { rate: 500, durationMs: 10_000 },
-    multinode: { nodes: 3, connections: 51_000, holdMs: 30_000, bursts: 3 },
+    sustained: {
+      n: 10_000,
+      rates: [250, 500, 750, 1_000, 1_250, 1_500, 1_750, 2_000, 2_500, 3_000, 4_000, 6_000],
+      stepMs: 4_000,
+      goalMs: 50,
+      stopP99Ms: 1_000,
+    },
+    multinode: { nodes: 6, connections: 100_000, holdMs: 30_000, bursts: 3 },
     contentLength: 100,
     connectConcurrency: 200,
     entry: 'src',
@@ -158,6 +179,7 @@ export const PRESETS: Record<'full' | 'quick' | 'smoke', Plan> = {
     bursts: 3,
     fanout: { deliveriesPerSec: 200_000, durationMs: 1_000 },
     sends: { rate: 500, durationMs: 2_000 },
+    sustained: { n: 2_000, rates: [500, 1_000, 2_000], stepMs: 1_500, goalMs: 50, stopP99Ms: 1_000 },
     multinode: { nodes: 3, connections: 51_000, holdMs: 30_000, bursts: 3 },
     contentLength: 100,
     connectConcurrency: 200,
@@ -176,6 +198,7 @@ export const PRESETS: Record<'full' | 'quick' | 'smoke', Plan> = {
     bursts: 1,
     fanout: { deliveriesPerSec: 2_500, durationMs: 400 },
     sends: { rate: 100, durationMs: 500 },
+    sustained: { n: 0, rates: [100, 200], stepMs: 300, goalMs: 50, stopP99Ms: 5_000 },
     multinode: { nodes: 2, connections: 100, holdMs: 1_000, bursts: 1 },
     contentLength: 100,
     connectConcurrency: 50,

@@ -56,12 +56,17 @@ export async function createSkypush(opts: SkypushOptions): Promise<SkypushSystem
     SKYPUSH_HEARTBEAT_TIMEOUT_MS: String(opts.heartbeatMs * 3),
     SKYPUSH_SHUTDOWN_DRAIN_MS: '5000',
     SKYPUSH_LOG_LEVEL: 'warn',
+    // The send quota is a policy, not a capacity: the rate curve goes past the admin's 1,000/s.
+    SKYPUSH_SEND_RATE_LIMIT_ADMIN: '10000000',
     ...(opts.redisUrl !== undefined && { SKYPUSH_REDIS_URL: opts.redisUrl }),
     ...(opts.redisPrefix !== undefined && { SKYPUSH_REDIS_PREFIX: opts.redisPrefix }),
     ...(opts.nodeId !== undefined && { SKYPUSH_NODE_ID: opts.nodeId }),
     ...opts.env,
   };
-  const script = opts.entry === 'dist' ? 'dist/src/main.js' : 'src/main.ts';
+  // SKYPUSH_BENCH_SERVER_ROOT runs the server of another checkout (an older commit, for before/after
+  // figures measured by this harness); it needs its own node_modules (a symlink to these will do).
+  const root = process.env.SKYPUSH_BENCH_SERVER_ROOT ?? '';
+  const script = join(root, opts.entry === 'dist' ? 'dist/src/main.js' : 'src/main.ts');
   let child: Child | undefined;
   let token: string | undefined;
   const running = (): Child => {

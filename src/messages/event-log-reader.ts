@@ -214,18 +214,19 @@ export function createEventLogReader(deps: {
       if (decodeEventCursor(cursor) === undefined)
         throw new AppError(Errors.INVALID_CURSOR, 'since is not a valid cursor');
     },
-    async startResume(userId, cursor, uptoSeq, max) {
+    async startResume(userId, cursor, uptoSeq, max, pageLimit) {
       const pos = decodeEventCursor(cursor);
       if (!pos) throw new AppError(Errors.INVALID_CURSOR, 'since is not a valid cursor');
       if (pos.epoch !== (await reader.epoch())) return { ok: false, reason: 'foreign' };
       // Up to the hub's tail the position is known to exist; past it, the log may still be ahead.
       if (pos.seq > uptoSeq && pos.seq > (await log.headSeq(db))) return { ok: false, reason: 'future' };
-      const { floor, count } = await log.resumeStart(db, { userId, afterSeq: pos.seq, uptoSeq }, max);
+      const range = { userId, afterSeq: pos.seq, uptoSeq };
+      const { floor, count, sizes } = await log.resumeStart(db, range, max, pageLimit);
       // The prune mark is read after the rows: a prune that commits between the two reads moved the mark
       // (it is written in the prune's transaction), so rows it cut off are never taken for the whole gap.
       if (pos.seq < (await prunedThrough())) return { ok: false, reason: 'expired' };
       if (count > max) return { ok: false, reason: 'too_many' };
-      return { ok: true, from: { seq: pos.seq, floor }, count };
+      return { ok: true, from: { seq: pos.seq, floor }, count, sizes };
     },
     replaySizes: (userId, from, uptoSeq, limit) =>
       log.sizesForUser(db, { userId, afterSeq: from.seq, uptoSeq, floor: from.floor }, limit),

@@ -110,44 +110,20 @@ function directToUser(
     .where('events.seq', '<=', r.uptoSeq);
 }
 
-/**
- * A resume's start, in one statement (a storm runs one per client): the floor at `afterSeq`, and how
- * many events the user has in the range, each half counted up to `limit` (the caller asks max + 1).
- */
-const resumeStartQuery = prepared(
-  (db, p: { userId: number; afterSeq: number; uptoSeq: number; limit: number }) =>
-    db.selectNoFrom((eb) => [
-      floorBefore(db, p.afterSeq).as('floor'),
-      eb
-        .selectFrom(ownAndEveryone(db, p).select('events.seq').limit(p.limit).as('o'))
-        .select((e) => e.fn.countAll().as('n'))
-        .as('own'),
-      eb
-        .selectFrom(
-          directToUser(db, p, floorBefore(db, p.afterSeq)).select('events.seq').limit(p.limit).as('d'),
-        )
-        .select((e) => e.fn.countAll().as('n'))
-        .as('direct'),
-    ]),
-);
-
-/** The floor at `afterSeq` and the user's events in (afterSeq, uptoSeq], counting at most `max` + 1. */
-export async function resumeStart(
-  db: Kysely<DB>,
-  r: Omit<UserRange, 'floor'>,
-  max: number,
-): Promise<{ floor: number; count: number }> {
-  const row = (await resumeStartQuery(db, { ...r, limit: max + 1 })).rows[0];
-  return { floor: Number(row?.floor ?? 0), count: Number(row?.own ?? 0) + Number(row?.direct ?? 0) };
-}
-
 /** Length of a message's payload fields, in characters: what its NEW_MESSAGE weighs before JSON. */
 const MESSAGE_CHARS = sql<number>`coalesce(length(messages.title) + length(messages.content) + length(messages.sender_name) + length(messages.message_type) + coalesce(length(messages.link_url), 0), 0)`;
 
-// Each half of a range read takes its own `limit` rows first (an ORDER BY … LIMIT inside a subquery:
-// both dialects refuse it on a UNION's member), then the union takes the oldest `limit` of both.
-const sizesQuery = prepared((db, p: UserRange & { limit: number }) =>
-  db
+/**
+ * The next `limit` events of the user in the range with their approximate size, oldest first. Each half
+ * takes its own `limit` rows first (an ORDER BY … LIMIT inside a subquery: both dialects refuse it on a
+ * UNION's member), then the union takes the oldest `limit` of both.
+ */
+function sizesOf(
+  db: Kysely<DB>,
+  p: Omit<UserRange, 'floor'> & { limit: number },
+  floor: number | ReturnType<typeof floorBefore>,
+) {
+  return db
     .selectFrom(
       ownAndEveryone(db, p)
         .leftJoin('messages', 'messages.id', 'events.message_id')
@@ -160,7 +136,7 @@ const sizesQuery = prepared((db, p: UserRange & { limit: number }) =>
     .unionAll(
       db
         .selectFrom(
-          directToUser(db, p, p.floor)
+          directToUser(db, p, floor)
             .innerJoin('messages', 'messages.id', 'inbox.message_id')
             .select(['events.seq', sql<number>`${MESSAGE_CHARS}`.as('chars')])
             .orderBy('events.seq')
@@ -170,8 +146,67 @@ const sizesQuery = prepared((db, p: UserRange & { limit: number }) =>
         .selectAll(),
     )
     .orderBy('seq')
-    .limit(p.limit),
+    .limit(p.limit);
+}
+
+/**
+ * A resume's start, in one statement (a storm runs one per client): the floor at `afterSeq`; how many
+ * events the user has in the range, each half counted up to `limit` (the caller asks max + 1); and the
+ * sizes of the first `pageLimit` of them, one row each (one row with no size when there are none).
+ */
+const resumeStartQuery = prepared(
+  (db, p: { userId: number; afterSeq: number; uptoSeq: number; limit: number; pageLimit: number }) =>
+    db
+      .selectFrom(
+        db
+          .selectNoFrom((eb) => [
+            floorBefore(db, p.afterSeq).as('floor'),
+            eb
+              .selectFrom(ownAndEveryone(db, p).select('events.seq').limit(p.limit).as('o'))
+              .select((e) => e.fn.countAll().as('n'))
+              .as('own'),
+            eb
+              .selectFrom(
+                directToUser(db, p, floorBefore(db, p.afterSeq)).select('events.seq').limit(p.limit).as('d'),
+              )
+              .select((e) => e.fn.countAll().as('n'))
+              .as('direct'),
+          ])
+          .as('c'),
+      )
+      .leftJoin(
+        // Not `{ ...p }`: the inputs here are stand-ins with no keys to spread (store/prepared.ts).
+        sizesOf(
+          db,
+          { userId: p.userId, afterSeq: p.afterSeq, uptoSeq: p.uptoSeq, limit: p.pageLimit },
+          floorBefore(db, p.afterSeq),
+        ).as('s'),
+        (j) => j.onTrue(),
+      )
+      .select(['c.floor', 'c.own', 'c.direct', 's.seq', 's.chars'])
+      .orderBy('s.seq'),
 );
+
+/**
+ * The floor at `afterSeq`, the user's events in (afterSeq, uptoSeq] counting at most `max` + 1, and the
+ * sizes of the first `pageLimit` of them (what replaySizes would answer for the first page).
+ */
+export async function resumeStart(
+  db: Kysely<DB>,
+  r: Omit<UserRange, 'floor'>,
+  max: number,
+  pageLimit: number,
+): Promise<{ floor: number; count: number; sizes: Array<{ seq: number; chars: number }> }> {
+  const rows = (await resumeStartQuery(db, { ...r, limit: max + 1, pageLimit })).rows;
+  const row = rows[0];
+  return {
+    floor: Number(row?.floor ?? 0),
+    count: Number(row?.own ?? 0) + Number(row?.direct ?? 0),
+    sizes: rows.flatMap((x) => (x.seq === null ? [] : [{ seq: Number(x.seq), chars: Number(x.chars) }])),
+  };
+}
+
+const sizesQuery = prepared((db, p: UserRange & { limit: number }) => sizesOf(db, p, p.floor));
 
 /** The next `limit` events of the user in the range with their approximate size, oldest first. */
 export async function sizesForUser(

@@ -23,7 +23,7 @@
  */
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import type { EventLogReader, LogEvent, ReplayFrom } from '../event-log.ts';
+import type { EventLogReader, EventSize, LogEvent, ReplayFrom } from '../event-log.ts';
 import { CloseCode, FrameType, type ConnectedPayload } from '../protocol.ts';
 import { encodeFrame, spliceFrame } from './codec.ts';
 import type { Connection } from './connection.ts';
@@ -57,6 +57,8 @@ export interface ResumeDeps {
 export interface ReplayPlan {
   /** Where the replay starts; absent when there is nothing to replay (no cursor, or RESYNC). */
   from?: ReplayFrom;
+  /** The first page's sizes, when the start read them (the replay then does not ask again). */
+  sizes?: EventSize[];
   streamStart: number;
   resume?: ConnectedPayload['resume'];
   resync?: { reason: string };
@@ -90,7 +92,7 @@ export class Resume {
       if (plan.resync) this.sendResync(c, plan.resync.reason, upto);
       // A resume with nothing to replay (the storm's common case) goes live at once, past its cursor.
       const from = plan.from && plan.resume?.replayed !== 0 ? plan.from : undefined;
-      let liveFrom = from ? await this.replay(c, from, upto) : Math.max(plan.streamStart, upto);
+      let liveFrom = from ? await this.replay(c, from, upto, plan.sizes) : Math.max(plan.streamStart, upto);
       // Live events held meanwhile may have been dropped past the bound after replay()'s last look (an
       // await lies between), or with no replay at all: read them from the log as well. A position
       // without a known floor takes 0, which finds every direct message (it reads more inbox rows).
@@ -111,7 +113,8 @@ export class Resume {
   /** What to replay for a client at `since` when the seam is at `upto`. */
   async plan(userId: number, since: string | undefined, upto: number): Promise<ReplayPlan> {
     if (since === undefined) return { streamStart: upto };
-    const r = await this.deps.source.startResume(userId, since, upto, this.deps.events.replayMax);
+    const { replayMax, batchSize } = this.deps.events;
+    const r = await this.deps.source.startResume(userId, since, upto, replayMax, batchSize);
     if (!r.ok)
       return {
         streamStart: upto,
@@ -120,6 +123,7 @@ export class Resume {
       };
     return {
       from: r.from,
+      ...(r.sizes && { sizes: r.sizes }),
       streamStart: r.from.seq,
       resume: { requested: true, ok: true, replayed: r.count },
     };
@@ -150,14 +154,22 @@ export class Resume {
   /**
    * Replays from `from` up to the target (upto, moved on to the tail after an overflow: file comment).
    * Resolves to liveFrom, or undefined when the connection closed meanwhile. The caller checks for an
-   * overflow again when it resumes, in the step in which it goes live.
+   * overflow again when it resumes, in the step in which it goes live. `firstSizes` are the first page's
+   * sizes when already read (for the range from `from` to `upto`).
    */
-  private async replay(c: Connection, from: ReplayFrom, upto: number): Promise<number | undefined> {
+  private async replay(
+    c: Connection,
+    from: ReplayFrom,
+    upto: number,
+    firstSizes?: EventSize[],
+  ): Promise<number | undefined> {
     let pos = from;
     let target = Math.max(from.seq, upto);
+    let known = firstSizes;
     for (;;) {
       while (pos.seq < target) {
-        const next = await this.replayPage(c, pos, target);
+        const next = await this.replayPage(c, pos, target, known);
+        known = undefined;
         if (next === undefined) return undefined;
         if (next === 'expired') {
           // A prune cut the range meanwhile: the client reloads, as for a resume that came too late.
@@ -185,6 +197,7 @@ export class Resume {
     c: Connection,
     pos: ReplayFrom,
     target: number,
+    known?: EventSize[],
   ): Promise<ReplayFrom | 'expired' | undefined> {
     const { source, budget } = this.deps;
     const maxEvents = this.deps.events.batchSize;
@@ -192,7 +205,7 @@ export class Resume {
     // SQLite answers synchronously, so without a turn of the event loop here a storm's replays would
     // run page after page as one chain of microtasks, holding off handshakes and heartbeats meanwhile.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const sizes = await source.replaySizes(c.userId, pos, target, maxEvents);
+    const sizes = known ?? (await source.replaySizes(c.userId, pos, target, maxEvents));
     if (sizes.length === 0) return { seq: target, floor: pos.floor };
     let n = 0;
     let bytes = 0;

@@ -10,7 +10,8 @@
  *
  * The builder may use an input only as a value of the query (`where(…, '=', p.id)`, `values({ x: p.x })`,
  * `eb.val(p.x)`): it sees stand-ins, not the real inputs, so it cannot branch on them, spread a list
- * (`in` lists have a length that changes the SQL) or compute with them.
+ * (`in` lists have a length that changes the SQL) or compute with them. Nor can it spread the input
+ * (`{ ...p }`): the stand-in has no keys, so every field would be lost; such a query is refused.
  */
 import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
 import type { DB } from './schema.ts';
@@ -38,6 +39,8 @@ export function prepared<I extends Record<string, unknown>, R>(
     if (!c) {
       const query = build(db, stand).compile();
       const bind = query.parameters.map((p): Bound => (p instanceof Slot ? { slot: p.key } : { value: p }));
+      if (bind.some((b) => 'value' in b && b.value === undefined))
+        throw new Error(`prepared query binds an undefined value (a spread input?): ${query.sql}`);
       if (!bind.some((b) => 'slot' in b) && Object.keys(input).length > 0)
         throw new Error(`prepared query uses none of its inputs: ${query.sql}`);
       compiled.set(adapter, (c = { query, bind }));

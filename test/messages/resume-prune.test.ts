@@ -112,7 +112,7 @@ describe('resume while a prune commits between its reads', () => {
     });
     const epoch = await log.epoch();
     plugin.armed = true;
-    const r = await log.startResume(USER, encodeEventCursor(epoch, first - 1), head, 100);
+    const r = await log.startResume(USER, encodeEventCursor(epoch, first - 1), head, 100, 100);
     assert.equal(plugin.armed, false, 'the prune ran between the reads');
     if (r.ok) {
       assert.deepEqual(
@@ -133,7 +133,7 @@ describe('resume while a prune commits between its reads', () => {
       unreadCounts: async () => new Map(),
     });
     const epoch = await log.epoch();
-    const r = await log.startResume(USER, encodeEventCursor(epoch, first - 1), head, 100);
+    const r = await log.startResume(USER, encodeEventCursor(epoch, first - 1), head, 100, 100);
     assert.equal(r.ok, true);
     plugin.armed = true;
     const page = await log.replayPage(USER, { seq: first - 1, floor: 0 }, head, 5);

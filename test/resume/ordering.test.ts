@@ -356,10 +356,15 @@ describe('postgres: a send ordered long after it drew its message id', () => {
     // A client of u whose cursor is B's position must get A.
     const log = t.app.eventLog;
     const cursor = encodeEventCursor(await log.epoch(), sB);
-    const r = await log.startResume(u.id, cursor, sA, 100);
+    const r = await log.startResume(u.id, cursor, sA, 100, 100);
     assert.ok(r.ok);
     assert.ok(r.from.floor <= aId, `the floor at B (${r.from.floor}) covers A's id (${aId})`);
     assert.equal(r.count, 1);
+    assert.deepEqual(
+      r.sizes?.map((s) => s.seq),
+      [sA],
+      'the first page is sized in the same statement, by the same floor',
+    );
     const page = await log.replayPage(u.id, r.from, sA, 10);
     assert.ok(!page.expired);
     assert.deepEqual(

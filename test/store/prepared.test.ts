@@ -134,6 +134,16 @@ describe('prepared queries on SQLite and PostgreSQL in one process', () => {
     await assert.rejects(() => ignores(db, { id: 5 }), /uses none of its inputs/);
   });
 
+  it('refuses a builder that spreads its input (the stand-in has no keys: every field would bind undefined)', async () => {
+    const [, { db }] = stores[0] as [string, Store];
+    const inner = (d: typeof db, r: { id: number; role: string }) =>
+      d.selectFrom('users').select('id').where('id', '=', r.id).where('role', '=', r.role);
+    const spreads = prepared((d, p: { id: number; role: string }) => inner(d, { ...p }));
+    await assert.rejects(() => spreads(db, { id: 5, role: 'admin' }), /binds an undefined value/);
+    const names = prepared((d, p: { id: number; role: string }) => inner(d, { id: p.id, role: p.role }));
+    assert.deepEqual((await names(db, { id: 1, role: 'nobody' })).rows, []);
+  });
+
   it('SQLite: a cached statement still sees a schema change and later rows', async () => {
     const [, { db }] = stores[0] as [string, Store];
     const q = sql<{ n: number }>`select count(*) as n from users where role = 'admin'`;
