@@ -100,6 +100,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     db,
     unreadCounts: (userIds) => unreadCounts(db, dialect, userIds),
     now,
+    recent: { events: config.events.recentEvents, bytes: config.events.recentEventsBytes },
   });
   const parts = createMessages({
     db,

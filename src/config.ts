@@ -114,6 +114,9 @@ export interface Config {
     pollIntervalMs: number;
     /** How often each node checks that the database's history was not replaced (messages/history-guard.ts). */
     historyCheckIntervalMs: number;
+    /** Newest events each node keeps to answer resumes from memory (messages/recent-events.ts); 0: none. */
+    recentEvents: number;
+    recentEventsBytes: number;
   };
   redis: { url: string | undefined; prefix: string; presenceTtlMs: number; probeIntervalMs: number };
 }
@@ -158,6 +161,13 @@ export function loadConfig(env: Env): Config {
       ),
       pollIntervalMs: r.int('SKYPUSH_EVENT_POLL_INTERVAL_MS', 1_000, 10, 60_000),
       historyCheckIntervalMs: r.int('SKYPUSH_HISTORY_CHECK_INTERVAL_MS', 5_000, 100, 3_600_000),
+      recentEvents: r.int('SKYPUSH_RECENT_EVENTS', 10_000, 0, 1_000_000),
+      recentEventsBytes: r.int(
+        'SKYPUSH_RECENT_EVENTS_BYTES',
+        32 * 1_048_576,
+        1_048_576,
+        4 * 1024 * 1_048_576,
+      ),
     },
     redis: {
       url: redisUrl,

@@ -69,4 +69,11 @@ export interface EventLogReader {
   /** The user's events after `from` through `throughSeq` (at most `limit`), data read. */
   replayPage(userId: number, from: ReplayFrom, throughSeq: number, limit: number): Promise<ReplayPage>;
   unreadCounts(userIds: readonly number[]): Promise<Map<number, number>>;
+  /**
+   * The tail read dispatched `events` (data read), the first after `afterSeq`: a reader that keeps the
+   * newest events to answer resumes from memory takes them here.
+   */
+  remember?(afterSeq: number, events: readonly LogEvent[]): void;
+  /** Start-up, before the tail read starts after `head`: reads the newest events up to it (bounded). */
+  prime?(head: number): Promise<void>;
 }

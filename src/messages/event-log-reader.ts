@@ -11,6 +11,8 @@ import { EPOCH_KEY, PRUNED_THROUGH_KEY } from '../store/migrate.ts';
 import type { DB } from '../store/schema.ts';
 import { decodeEventCursor, encodeEventCursor } from './cursor.ts';
 import * as log from './event-log.repository.ts';
+import { RecentEvents } from './recent-events.ts';
+import { MessageDataCache, SentRecipients } from './reader-caches.ts';
 import { toPayload } from './message.mapping.ts';
 import type { MessageRow } from './message.repository.ts';
 
@@ -41,85 +43,6 @@ const toLogEvent = (r: log.EventRow): LogEvent => {
   if (r.message_id !== null) ev.messageId = Number(r.message_id);
   return ev;
 };
-
-/** Bytes of NEW_MESSAGE data a node keeps (MessageDataCache). */
-const MESSAGE_CACHE_BYTES = 32 * 1_048_576;
-
-/**
- * NEW_MESSAGE data by message id, the most recently used kept up to MESSAGE_CACHE_BYTES (string length
- * × 2). Messages never change after the send, so an entry never goes stale: in a reconnect storm every
- * resuming client replays the same messages, read and serialised once instead of once per client.
- */
-export class MessageDataCache {
-  private readonly entries = new Map<number, string>();
-  private bytes = 0;
-  constructor(private readonly maxBytes = MESSAGE_CACHE_BYTES) {}
-
-  get(id: number): string | undefined {
-    const v = this.entries.get(id);
-    if (v !== undefined) {
-      // Most recently used last (a Map keeps insertion order).
-      this.entries.delete(id);
-      this.entries.set(id, v);
-    }
-    return v;
-  }
-
-  set(id: number, json: string): void {
-    const size = json.length * 2;
-    if (size > this.maxBytes || this.entries.has(id)) return;
-    this.entries.set(id, json);
-    this.bytes += size;
-    for (const [old, v] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(old);
-      this.bytes -= v.length * 2;
-    }
-  }
-
-  get size(): number {
-    return this.bytes;
-  }
-}
-
-/** Sends whose recipients a node keeps for its tail read (SentRecipients), and their ids in all. */
-export const SENT_HINTS = 1024;
-export const SENT_HINT_IDS = 100_000;
-
-/**
- * The recipients of sends committed on this node, kept until the tail read takes them (once each) so it
- * need not read them back; at most SENT_HINTS sends and SENT_HINT_IDS ids, the oldest dropped first (its
- * recipients are then read from the database, as for a send made on another node). A send's recipients
- * never change after its commit.
- */
-export class SentRecipients {
-  private readonly entries = new Map<number, readonly number[]>();
-  private ids = 0;
-
-  set(messageId: number, recipients: readonly number[]): void {
-    if (recipients.length > SENT_HINT_IDS || this.entries.has(messageId)) return;
-    this.entries.set(messageId, recipients);
-    this.ids += recipients.length;
-    for (const [old, r] of this.entries) {
-      if (this.entries.size <= SENT_HINTS && this.ids <= SENT_HINT_IDS) break;
-      this.entries.delete(old);
-      this.ids -= r.length;
-    }
-  }
-
-  take(messageId: number): readonly number[] | undefined {
-    const r = this.entries.get(messageId);
-    if (r !== undefined) {
-      this.entries.delete(messageId);
-      this.ids -= r.length;
-    }
-    return r;
-  }
-
-  get size(): { sends: number; ids: number } {
-    return { sends: this.entries.size, ids: this.ids };
-  }
-}
 
 // The tail read usually misses one message at a time: that statement is prepared (store/prepared.ts).
 const messageById = prepared((db, p: { id: number }) =>
@@ -192,12 +115,15 @@ export function createEventLogReader(deps: {
   db: Kysely<DB>;
   unreadCounts: (userIds: readonly number[]) => Promise<Map<number, number>>;
   now?: () => number;
+  /** Newest events kept for resumes (recent-events.ts): at most this many, and this many bytes. */
+  recent?: { events: number; bytes: number };
 }): EventLogStore {
   const { db } = deps;
   const now = deps.now ?? Date.now;
   let epoch: string | undefined;
   const cache = new MessageDataCache();
   const sent = new SentRecipients();
+  const recent = new RecentEvents(deps.recent?.events ?? 0, deps.recent?.bytes ?? 0);
   const prunedThrough = async () => Number((await log.getMeta(db, PRUNED_THROUGH_KEY)) ?? 0);
 
   const reader: EventLogStore = {
@@ -220,25 +146,37 @@ export function createEventLogReader(deps: {
       if (pos.epoch !== (await reader.epoch())) return { ok: false, reason: 'foreign' };
       // Up to the hub's tail the position is known to exist; past it, the log may still be ahead.
       if (pos.seq > uptoSeq && pos.seq > (await log.headSeq(db))) return { ok: false, reason: 'future' };
+      // From memory when the ring holds the whole range; floor 0 then (a later page that finds the ring
+      // moved on reads the database with it: every direct message of the user, correct, only slower).
+      const held = recent.count(userId, pos.seq, uptoSeq, max, pageLimit);
       const range = { userId, afterSeq: pos.seq, uptoSeq };
-      const { floor, count, sizes } = await log.resumeStart(db, range, max, pageLimit);
+      const { floor, count, sizes } = held
+        ? { floor: 0, ...held }
+        : await log.resumeStart(db, range, max, pageLimit);
       // The prune mark is read after the rows: a prune that commits between the two reads moved the mark
       // (it is written in the prune's transaction), so rows it cut off are never taken for the whole gap.
       if (pos.seq < (await prunedThrough())) return { ok: false, reason: 'expired' };
       if (count > max) return { ok: false, reason: 'too_many' };
       return { ok: true, from: { seq: pos.seq, floor }, count, sizes };
     },
-    replaySizes: (userId, from, uptoSeq, limit) =>
-      log.sizesForUser(db, { userId, afterSeq: from.seq, uptoSeq, floor: from.floor }, limit),
+    async replaySizes(userId, from, uptoSeq, limit) {
+      const held = recent.count(userId, from.seq, uptoSeq, limit, limit);
+      if (held) return held.sizes;
+      return log.sizesForUser(db, { userId, afterSeq: from.seq, uptoSeq, floor: from.floor }, limit);
+    },
     async replayPage(userId, from, throughSeq, limit) {
-      const rows = await log.readForUser(
-        db,
-        { userId, afterSeq: from.seq, uptoSeq: throughSeq, floor: from.floor },
-        limit,
-      );
+      const held = recent.forUser(userId, from.seq, throughSeq, limit);
+      const rows = held
+        ? undefined
+        : await log.readForUser(
+            db,
+            { userId, afterSeq: from.seq, uptoSeq: throughSeq, floor: from.floor },
+            limit,
+          );
       // As in startResume: the mark after the rows. A prune past `from` may have cut this page short.
       if (from.seq < (await prunedThrough())) return { expired: true };
-      const events = rows.map(toLogEvent);
+      // The ring's events are shared and never changed: a copy where data must still be filled in.
+      const events = held ? held.map((e) => ({ ...e })) : (rows as log.EventRow[]).map(toLogEvent);
       const ids = events.flatMap((e) => (e.dataJson === undefined && e.messageId ? [e.messageId] : []));
       const data = ids.length > 0 ? await messageData(db, ids, cache) : undefined;
       for (const e of events) if (e.dataJson === undefined) e.dataJson = data?.get(e.messageId as number);
@@ -247,6 +185,17 @@ export function createEventLogReader(deps: {
     unreadCounts: deps.unreadCounts,
     adoptEpoch(next) {
       epoch = next;
+      recent.clear();
+    },
+    remember: (afterSeq, events) => recent.add(afterSeq, events),
+    async prime(head) {
+      if (deps.recent === undefined || deps.recent.events === 0) return;
+      const after = Math.max(0, head - deps.recent.events);
+      const events = (await readAfter(db, after, deps.recent.events, sent)).filter((e) => e.seq <= head);
+      const ids = events.flatMap((e) => (e.dataJson === undefined && e.messageId ? [e.messageId] : []));
+      const data = ids.length > 0 ? await messageData(db, ids, cache) : undefined;
+      for (const e of events) if (e.dataJson === undefined) e.dataJson = data?.get(e.messageId as number);
+      recent.add(after, events);
     },
     noteSent(message, recipients) {
       cache.set(Number(message.id), JSON.stringify(toPayload(message)));

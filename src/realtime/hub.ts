@@ -87,6 +87,7 @@ export class Hub implements Presence {
       resolve: (events) => fanout.resolve(events),
       missing: (events) => fanout.missing(events).size > 0,
       dispatch: (events) => fanout.dispatch(events),
+      ...(deps.source.remember && { remember: deps.source.remember.bind(deps.source) }),
       refreshCounts: (userIds) => fanout.refreshCounts(userIds),
     });
     const budget = (this.replayBudget = new ReplayBudget(deps.events.replayMemoryBytes));
@@ -97,8 +98,14 @@ export class Hub implements Presence {
 
   /** Reads the log's head and epoch, subscribes to the bus and starts the sweep and poll timers. */
   async start(): Promise<void> {
-    this.epoch = await this.deps.source.epoch();
-    this.tail.start(await this.deps.source.head());
+    const { source } = this.deps;
+    this.epoch = await source.epoch();
+    const head = await source.head();
+    // Without the newest events in memory resumes read the log, as they always could: not fatal.
+    await source.prime?.(head).catch((err: unknown) => {
+      this.deps.logger.warn({ err: { message: messageOf(err) } }, 'could not read the newest events');
+    });
+    this.tail.start(head);
     const { bus } = this.deps;
     const { containment } = this;
     // Bus and timer callbacks log their own failures and carry on: nothing reaches the process handlers.

@@ -35,6 +35,8 @@ export interface TailReaderDeps {
   missing: (events: readonly LogEvent[]) => boolean;
   /** Delivers a batch; returns the users whose unread count changed. */
   dispatch: (events: LogEvent[]) => Set<number>;
+  /** Told of each dispatched batch and the position before it (the reader's recent events). */
+  remember?: (afterSeq: number, events: readonly LogEvent[]) => void;
   /** Pushes fresh unread counts to those users. */
   refreshCounts: (userIds: Set<number>) => Promise<void>;
 }
@@ -118,6 +120,7 @@ export class TailReader {
           // From here to the seq update, one synchronous step (the resume seam, resume.ts).
           const started = clock.monotonic();
           const affected = this.deps.dispatch(events);
+          this.deps.remember?.(this.seq, events);
           this.seq = (events[events.length - 1] as LogEvent).seq;
           metrics.fanoutDuration.observe((clock.monotonic() - started) / 1000);
           if (affected.size > 0) await this.deps.refreshCounts(affected);

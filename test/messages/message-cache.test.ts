@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KyselyPlugin, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
+import { createEventLogReader } from '../../src/messages/event-log-reader.ts';
 import {
-  createEventLogReader,
   MessageDataCache,
   SENT_HINT_IDS,
   SENT_HINTS,
   SentRecipients,
-} from '../../src/messages/event-log-reader.ts';
+} from '../../src/messages/reader-caches.ts';
 import { createIdempotency } from '../../src/messages/idempotency.ts';
 import { createInboxService } from '../../src/messages/inbox.service.ts';
 import { insertMessage } from '../../src/messages/message.repository.ts';

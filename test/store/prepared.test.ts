@@ -136,12 +136,14 @@ describe('prepared queries on SQLite and PostgreSQL in one process', () => {
 
   it('refuses a builder that spreads its input (the stand-in has no keys: every field would bind undefined)', async () => {
     const [, { db }] = stores[0] as [string, Store];
-    const inner = (d: typeof db, r: { id: number; role: string }) =>
+    const inner = (d: typeof db, r: { id: number; role: 'admin' | 'user' }) =>
       d.selectFrom('users').select('id').where('id', '=', r.id).where('role', '=', r.role);
-    const spreads = prepared((d, p: { id: number; role: string }) => inner(d, { ...p }));
+    const spreads = prepared((d, p: { id: number; role: 'admin' | 'user' }) => inner(d, { ...p }));
     await assert.rejects(() => spreads(db, { id: 5, role: 'admin' }), /binds an undefined value/);
-    const names = prepared((d, p: { id: number; role: string }) => inner(d, { id: p.id, role: p.role }));
-    assert.deepEqual((await names(db, { id: 1, role: 'nobody' })).rows, []);
+    const names = prepared((d, p: { id: number; role: 'admin' | 'user' }) =>
+      inner(d, { id: p.id, role: p.role }),
+    );
+    assert.deepEqual((await names(db, { id: 1, role: 'user' })).rows, []);
   });
 
   it('SQLite: a cached statement still sees a schema change and later rows', async () => {
