@@ -98,7 +98,7 @@ describe('recent events: the reader answers resumes from memory as from the data
     const f = await openMessagesFixture();
     try {
       const users = [11, 12, 13];
-      const principals = await Promise.all(users.map((id) => f.addUser(id)));
+      await Promise.all(users.map((id) => f.addUser(id)));
       const inbox = createInboxService({
         db: f.db,
         dialect: f.dialect,
