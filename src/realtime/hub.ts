@@ -154,13 +154,14 @@ export class Hub implements Presence {
 
   /**
    * Takes over an upgraded socket (see resume.ts). `authStartedAt` is the clock's monotonic time when
-   * the principal's user row was about to be read.
+   * the principal's user row was about to be read; `release` lets writes held on the socket go.
    */
   async attach(
     ws: WebSocket,
     principal: Principal,
     since: string | undefined,
     authStartedAt = -Infinity,
+    release?: () => void,
   ): Promise<void> {
     const { clock, containment, inbound, registry } = this;
     const { heartbeatIntervalMs, inboundRateLimit } = this.deps.realtime;
@@ -187,7 +188,7 @@ export class Hub implements Presence {
         this.deps.logger.debug({ err: { message: err.message }, connectionId: c.id }, 'socket error');
       }),
     );
-    return this.resume.attach(c, since, authStartedAt);
+    return this.resume.attach(c, since, authStartedAt, release);
   }
 
   closeUser(userId: number, spec: CloseSpec): void {

@@ -9,8 +9,9 @@
  * at or below what the client already has. So each event is sent once: by replay if ≤ upto, live if not.
  *
  * The replay is read in pages by seq, each fetched only after the previous one has left the process,
- * and each page's bytes are reserved from the node's ReplayBudget first: replay memory is bounded per
- * connection (one page) and per node (the budget). If the pending list outgrows its bound meanwhile, it
+ * and each page's bytes are reserved from the node's ReplayBudget first and given back once they have
+ * left: replay memory is bounded per connection (one page read at a time; the last one may still be
+ * leaving while the connection goes live) and per node (the budget). If the pending list outgrows its bound meanwhile, it
  * is dropped and the replay reads on from the log up to the tail of that moment (the target moves), so
  * a slow replay under heavy traffic neither holds unbounded memory nor loses or drops anything.
  *
@@ -64,6 +65,11 @@ export interface ReplayPlan {
   resync?: { reason: string };
 }
 
+const noop = (): void => {};
+
+/** Whether `c` is closing (a function: the state may change across an await, which TS cannot see). */
+const closing = (c: Connection) => c.state === 'closing';
+
 /** Bytes a replayed event may weigh for `chars` characters of text (UTF-16, escapes, the frame around it). */
 const bytesOf = (chars: number) => 2 * chars + 256;
 
@@ -73,9 +79,16 @@ export class Resume {
   /**
    * Registers `c`, sends CONNECTED, replays from `since`, then goes live. `authStartedAt` (monotonic)
    * is when the principal's user row was about to be read: a user-disabled heard since then may have
-   * missed this connection, which was not registered yet.
+   * missed this connection, which was not registered yet. `release` lets the socket's held writes go
+   * (upgrade.ts holds the 101 back so that it leaves with CONNECTED): called once the connection is
+   * live, before waiting for a replay page to leave, and whatever happens.
    */
-  async attach(c: Connection, since: string | undefined, authStartedAt: number): Promise<void> {
+  async attach(
+    c: Connection,
+    since: string | undefined,
+    authStartedAt: number,
+    release: () => void = noop,
+  ): Promise<void> {
     const { registry, fanout, writer, clock } = this.deps;
     try {
       // The invariant (file comment): registration and reading the tail, in one synchronous step.
@@ -92,12 +105,20 @@ export class Resume {
       if (plan.resync) this.sendResync(c, plan.resync.reason, upto);
       // A resume with nothing to replay (the storm's common case) goes live at once, past its cursor.
       const from = plan.from && plan.resume?.replayed !== 0 ? plan.from : undefined;
-      let liveFrom = from ? await this.replay(c, from, upto, plan.sizes) : Math.max(plan.streamStart, upto);
+      let liveFrom = from
+        ? await this.replay(c, from, upto, plan.sizes, release)
+        : Math.max(plan.streamStart, upto);
       // Live events held meanwhile may have been dropped past the bound after replay()'s last look (an
       // await lies between), or with no replay at all: read them from the log as well. A position
       // without a known floor takes 0, which finds every direct message (it reads more inbox rows).
       while (liveFrom !== undefined && c.overflowed)
-        liveFrom = await this.replay(c, { seq: liveFrom, floor: plan.from?.floor ?? 0 }, liveFrom);
+        liveFrom = await this.replay(
+          c,
+          { seq: liveFrom, floor: plan.from?.floor ?? 0 },
+          liveFrom,
+          undefined,
+          release,
+        );
       if (liveFrom === undefined) return;
       // Go live, in the same synchronous step as the last overflow check: flush what arrived meanwhile,
       // in order; deliver() skips what the client already has.
@@ -107,6 +128,8 @@ export class Resume {
         this.deps.containment.background(fanout.refreshCounts(new Set([c.userId])), 'unread count refresh');
     } catch (err) {
       this.deps.containment.failed(c, err, 'connection setup failed');
+    } finally {
+      release();
     }
   }
 
@@ -161,15 +184,18 @@ export class Resume {
     c: Connection,
     from: ReplayFrom,
     upto: number,
-    firstSizes?: EventSize[],
+    firstSizes: EventSize[] | undefined,
+    release: () => void,
   ): Promise<number | undefined> {
     let pos = from;
     let target = Math.max(from.seq, upto);
     let known = firstSizes;
+    let first = true;
     for (;;) {
       while (pos.seq < target) {
-        const next = await this.replayPage(c, pos, target, known);
+        const next = await this.replayPage(c, pos, target, known, first, release);
         known = undefined;
+        first = false;
         if (next === undefined) return undefined;
         if (next === 'expired') {
           // A prune cut the range meanwhile: the client reloads, as for a resume that came too late.
@@ -191,20 +217,26 @@ export class Resume {
   /**
    * One page: as many of the next events as fit in half the send queue (at least one), their bytes
    * reserved from the node's budget before they are read and given back once written and drained.
-   * Resolves to the position after it, 'expired', or undefined when the connection closed.
+   * The next page is read only once this one has left the process; after the last one the replay goes
+   * on at once (its bytes stay reserved until they leave), so that CONNECTED, a short replay and the
+   * unread count go out in one write. Resolves to the position after it, 'expired', or undefined when
+   * the connection closed.
    */
   private async replayPage(
     c: Connection,
     pos: ReplayFrom,
     target: number,
-    known?: EventSize[],
+    known: EventSize[] | undefined,
+    first: boolean,
+    release: () => void,
   ): Promise<ReplayFrom | 'expired' | undefined> {
-    const { source, budget } = this.deps;
+    const { source, budget, writer } = this.deps;
     const maxEvents = this.deps.events.batchSize;
     const maxBytes = Math.floor(this.deps.realtime.sendQueueBytes / 2);
-    // SQLite answers synchronously, so without a turn of the event loop here a storm's replays would
-    // run page after page as one chain of microtasks, holding off handshakes and heartbeats meanwhile.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // SQLite answers synchronously, so without a turn of the event loop between pages a storm's replays
+    // would run page after page as one chain of microtasks, holding off handshakes and heartbeats. The
+    // first page needs none: each connection's attach starts from its own upgrade.
+    if (!first) await new Promise<void>((resolve) => setImmediate(resolve));
     const sizes = known ?? (await source.replaySizes(c.userId, pos, target, maxEvents));
     if (sizes.length === 0) return { seq: target, floor: pos.floor };
     let n = 0;
@@ -212,25 +244,37 @@ export class Resume {
     while (n < sizes.length && (n === 0 || bytes + bytesOf(sizes[n]?.chars ?? 0) <= maxBytes))
       bytes += bytesOf((sizes[n++] as { chars: number }).chars);
     const through = (sizes[n - 1] as { seq: number }).seq;
-    const release = await budget.acquire(bytes);
+    // Fewer sizes than asked, all taken: nothing more up to the target.
+    const done = sizes.length < maxEvents && n === sizes.length;
+    const giveBack = await budget.acquire(bytes);
+    let releaseHere = true;
     try {
       if (c.state === 'closing') return undefined;
       const page = await source.replayPage(c.userId, pos, through, n);
       if (page.expired) return 'expired';
-      if (!(await this.writeBatch(c, page.events, through))) return undefined;
+      const before = this.writeBatch(c, page.events, through);
+      if (done) {
+        releaseHere = false;
+        this.deps.containment.background(
+          writer.drained(c, before).then(() => giveBack()),
+          'replay memory release',
+        );
+      } else {
+        // The page must leave before the next is read: nothing may hold the socket's writes now.
+        release();
+        if (!(await writer.drained(c, before)) || closing(c)) return undefined;
+      }
     } finally {
-      release();
+      if (releaseHere) giveBack();
     }
-    // Fewer sizes than asked, all taken: nothing more up to the target.
-    const done = sizes.length < maxEvents && n === sizes.length;
     return { seq: done ? target : through, floor: pos.floor };
   }
 
   /**
-   * Writes one page as a MESSAGE_BATCH whose cursor is `through`, then waits until it has left the
-   * process. Resolves false when the connection closed meanwhile.
+   * Writes one page as a MESSAGE_BATCH whose cursor is `through`; returns the bytes the socket held
+   * before it (once back to them, the page has left the process: FIFO).
    */
-  private async writeBatch(c: Connection, events: LogEvent[], through: number): Promise<boolean> {
+  private writeBatch(c: Connection, events: LogEvent[], through: number): number {
     const { writer, cursor } = this.deps;
     const inner: string[] = [];
     for (const e of events) {
@@ -239,12 +283,11 @@ export class Resume {
       inner.push(spliceFrame(e.type, e.dataJson, Math.floor(e.createdAt / 1000), cursor(e.seq)));
     }
     const ts = Math.floor(this.deps.clock.now() / 1000);
-    // The bytes buffered before this page: once the socket is back to them, the page has left (FIFO).
     const before = c.socket.bufferedAmount;
     writer.send(
       c,
       `{"type":"${FrameType.MESSAGE_BATCH}","data":{"messages":[${inner.join(',')}]},"timestamp":${ts},"cursor":${JSON.stringify(cursor(through))}}`,
     );
-    return (await writer.drained(c, before)) && c.state !== 'closing';
+    return before;
   }
 }

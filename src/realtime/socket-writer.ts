@@ -95,6 +95,8 @@ export class SocketWriter {
     const stallMs = this.deps.realtime.heartbeatTimeoutMs;
     return new Promise((resolve) => {
       const started = clock.monotonic();
+      let done = false;
+      let poll: NodeJS.Timeout | undefined;
       const check = () => {
         try {
           if (c.state === 'closing') finish(false);
@@ -108,11 +110,19 @@ export class SocketWriter {
           finish(false);
         }
       };
-      // 'drain' is the prompt signal; the slow poll covers buffers that never crossed the high-water mark.
-      const poll = setInterval(check, DRAIN_POLL_MS);
+      // Bytes corked in this turn leave when it ends: look again right after, which is where a small write
+      // drains. 'drain' is the prompt signal for a large one; the slow poll covers the rest (buffers that
+      // never crossed the high-water mark).
+      const soon = setImmediate(() => {
+        check();
+        if (!done) poll = setInterval(check, DRAIN_POLL_MS);
+      });
       socket?.on('drain', check);
       c.socket.once('close', check);
       const finish = (ok: boolean) => {
+        if (done) return;
+        done = true;
+        clearImmediate(soon);
         clearInterval(poll);
         socket?.off('drain', check);
         c.socket.off('close', check);

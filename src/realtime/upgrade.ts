@@ -129,6 +129,15 @@ function destroySocket(this: Duplex): void {
   this.destroy();
 }
 
+/** Lets the writes held by admit() go (a socket closed meanwhile has nothing to write). */
+function uncorkSocket(socket: Duplex): void {
+  try {
+    socket.uncork();
+  } catch {
+    socket.destroy();
+  }
+}
+
 /** What every step of an upgrade works with: the endpoint's deps and the ws server that does handshakes. */
 interface Endpoint {
   deps: UpgradeDeps;
@@ -214,12 +223,20 @@ async function admit(
   // handleUpgrade answers a bad handshake itself without calling back: free the slot on close too.
   socket.once('close', slot.release);
   if (socket.destroyed) return slot.release();
+  // The 101, CONNECTED, a short replay and the first unread count in one write: the socket holds its
+  // writes until attach lets them go (once live, or before it waits for a replay page to leave).
+  socket.cork();
+  let held = true;
+  const release = () => {
+    if (held) uncorkSocket(socket);
+    held = false;
+  };
   ep.wss.handleUpgrade(req, socket, head, (ws) => {
     slot.release();
     // ws has its own listeners on the socket from now on.
     socket.removeListener('close', slot.release);
     socket.removeListener('error', destroySocket);
-    hub.attach(ws, principal, since, authStartedAt).catch((err: unknown) => {
+    hub.attach(ws, principal, since, authStartedAt, release).catch((err: unknown) => {
       // attach closes the connection itself on a failure it catches; this is for anything it missed.
       logger.error({ err }, 'connection setup failed');
       ws.terminate();

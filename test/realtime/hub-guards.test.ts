@@ -106,7 +106,7 @@ describe('hub: failures stay with the connection or callback that met them', () 
 
   async function startHub(
     over: Partial<EventLogReader> = {},
-    extra: { disabledAmong?: () => Promise<number[]> } = {},
+    extra: { disabledAmong?: () => Promise<number[]>; batchSize?: number } = {},
   ) {
     const config = testConfig();
     logs = [];
@@ -120,7 +120,11 @@ describe('hub: failures stay with the connection or callback that met them', () 
         heartbeatIntervalMs: 60,
         heartbeatTimeoutMs: 60_000,
       },
-      events: { ...config.events, pollIntervalMs: 20 },
+      events: {
+        ...config.events,
+        pollIntervalMs: 20,
+        ...(extra.batchSize !== undefined && { batchSize: extra.batchSize }),
+      },
       metrics: createMetrics(),
       logger: createLogger(
         'info',
@@ -131,7 +135,7 @@ describe('hub: failures stay with the connection or callback that met them', () 
           },
         }),
       ),
-      ...extra,
+      ...(extra.disabledAmong && { disabledAmong: extra.disabledAmong }),
     });
     await hub.start();
   }
@@ -222,9 +226,10 @@ describe('hub: failures stay with the connection or callback that met them', () 
   });
 
   it('bounds frames during a replay (counted, not answered) and ignores them during a close', async () => {
-    await startHub({ ...pagedLog([event(1, 5), event(2, 5)]), head: async () => 2 });
+    // Two pages of one event: after the first, the replay waits for it to drain.
+    await startHub({ ...pagedLog([event(1, 5), event(2, 5)]), head: async () => 2 }, { batchSize: 1 });
     const ws = new FakeWs();
-    // After each replay page, the replay waits for it to drain: the client does not read yet.
+    // The client does not read yet.
     ws.holdsWrites = true;
     void hub.attach(ws as unknown as WebSocket, principal(5), 'e.0');
     // The first page is written; the replay now waits for it to drain.
@@ -234,11 +239,13 @@ describe('hub: failures stay with the connection or callback that met them', () 
     ws.frame(`{"type":"HEARTBEAT","data":"${'x'.repeat(20_000)}"}`);
     assert.deepEqual(ws.types(), ['CONNECTED', 'MESSAGE_BATCH'], 'nothing is interleaved with the replay');
     assert.equal(ws.closedWith, undefined);
+    // The client reads from now on.
+    ws.holdsWrites = false;
     ws.bufferedAmount = 0;
     await waitUntil(() => ws.types().includes('UNREAD_COUNT'));
     assert.deepEqual(
       ws.types().filter((t) => t !== 'HEARTBEAT'),
-      ['CONNECTED', 'MESSAGE_BATCH', 'UNREAD_COUNT'],
+      ['CONNECTED', 'MESSAGE_BATCH', 'MESSAGE_BATCH', 'UNREAD_COUNT'],
     );
     ws.frame(deep);
     assert.deepEqual(ws.sent.at(-1)?.data['code'], FrameErrorCode.TOO_DEEP);
