@@ -94,7 +94,12 @@ function ownAndEveryone(db: Kysely<DB>, r: Omit<UserRange, 'floor'>) {
     .where('events.seq', '<=', r.uptoSeq);
 }
 
-/** The direct messages to the user, by their inbox rows from the floor on. */
+/**
+ * The direct messages to the user, by their inbox rows from the floor on. CROSS JOIN makes SQLite read
+ * the user's inbox rows first and look each event up by message id: left to itself, without statistics
+ * it walks every direct send's event in the seq range and probes the inbox for each (5.6 ms against
+ * 8 µs with 40,000 sends in the range). PostgreSQL plans a cross join with these conditions as the join.
+ */
 function directToUser(
   db: Kysely<DB>,
   r: Omit<UserRange, 'floor'>,
@@ -102,7 +107,8 @@ function directToUser(
 ) {
   return db
     .selectFrom('inbox')
-    .innerJoin('events', 'events.message_id', 'inbox.message_id')
+    .crossJoin('events')
+    .whereRef('events.message_id', '=', 'inbox.message_id')
     .where('inbox.user_id', '=', r.userId)
     .where('inbox.message_id', '>=', floor)
     .where('events.user_id', '=', RECIPIENTS)
