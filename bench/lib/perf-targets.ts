@@ -1,7 +1,7 @@
 /** Issue #14's targets ("Performance, round two"), checked against a run's medians; unmeasured ones are left out. */
 import type { ScenarioName } from '../scenarios/plan.ts';
 import type { SystemName } from '../systems/system.ts';
-import { find, num, type RunRow, type TargetCheck } from './report.ts';
+import { num, ratioOf, type RunRow, type TargetCheck } from './report.ts';
 
 /**
  * The rate curve's baseline: the highest rate at which p99 stayed ≤ 50 ms with 10,000 connections, for
@@ -13,11 +13,7 @@ export const SUSTAINED_BASELINE = { rate: 1_250, commit: 'c20d79a' };
 export function performanceTargets(runs: readonly RunRow[]): TargetCheck[] {
   const out: TargetCheck[] = [];
   const ns = [...new Set(runs.map((r) => r.n))].sort((a, b) => a - b);
-  const ratio = (scenario: ScenarioName, metric: string, peer: SystemName, n: number) => {
-    const a = find(runs, scenario, 'skypush', n, metric);
-    const b = find(runs, scenario, peer, n, metric);
-    return a && b ? a.median / b.median : undefined;
-  };
+
   const each = (
     scenario: ScenarioName,
     metric: string,
@@ -26,7 +22,7 @@ export function performanceTargets(runs: readonly RunRow[]): TargetCheck[] {
     ok: (r: number) => boolean,
   ) => {
     for (const n of ns) {
-      const r = ratio(scenario, metric, peer, n);
+      const r = ratioOf(runs, scenario, metric, peer, n);
       if (r !== undefined) out.push({ target: `${label} (n=${n})`, measured: `${num(r)}×`, pass: ok(r) });
     }
   };

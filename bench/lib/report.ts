@@ -110,15 +110,25 @@ export function renderMarkdown(rows: readonly string[][]): string {
   return [line(rows[0] ?? []), line((rows[0] ?? []).map(() => '---')), ...rows.slice(1).map(line)].join('\n');
 }
 
+/** skypush's median over `peer`'s for one metric at one n; undefined unless both were measured. */
+export function ratioOf(
+  runs: readonly RunRow[],
+  scenario: ScenarioName,
+  metric: string,
+  peer: SystemName,
+  n: number,
+): number | undefined {
+  const a = find(runs, scenario, 'skypush', n, metric);
+  const b = find(runs, scenario, peer, n, metric);
+  return a && b ? a.median / b.median : undefined;
+}
+
 /** The issue's targets, checked against this run's medians (null: not measured in this run). */
 export function checkTargets(runs: readonly RunRow[]): TargetCheck[] {
   const out: TargetCheck[] = [];
   const ns = [...new Set(runs.map((r) => r.n))].sort((a, b) => a - b);
-  const ratio = (scenario: ScenarioName, metric: string, peer: SystemName, n: number) => {
-    const a = find(runs, scenario, 'skypush', n, metric);
-    const b = find(runs, scenario, peer, n, metric);
-    return a && b ? a.median / b.median : undefined;
-  };
+  const ratio = (scenario: ScenarioName, metric: string, peer: SystemName, n: number) =>
+    ratioOf(runs, scenario, metric, peer, n);
   for (const n of ns) {
     const r = ratio('broadcast', 'server CPU per delivery', 'ws', n);
     if (r !== undefined)

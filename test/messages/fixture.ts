@@ -7,6 +7,8 @@ import type { Principal } from '../../src/auth/auth.service.ts';
 import type { BusMessage } from '../../src/bus/bus.ts';
 import { createMemoryBus } from '../../src/bus/memory-bus.ts';
 import { createEventLogWriter, type CommitWithEvents } from '../../src/messages/event-log-writer.ts';
+import { createIdempotency } from '../../src/messages/idempotency.ts';
+import { createInboxService, type InboxDeps, type InboxService } from '../../src/messages/inbox.service.ts';
 import { openStore, type Store } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import type { DB } from '../../src/store/schema.ts';
@@ -98,4 +100,24 @@ export async function openMessagesFixture(): Promise<MessagesFixture> {
     },
     close: () => store.close(),
   };
+}
+
+/** An inbox service on the fixture with small limits (10 targets); `sent` hears each committed send. */
+export function smallInbox(f: MessagesFixture, sent?: InboxDeps['sent']): InboxService {
+  return createInboxService({
+    db: f.db,
+    dialect: f.dialect,
+    commit: f.commit,
+    idempotency: createIdempotency({ db: f.db, ttlSec: 60, now: f.now }),
+    limits: {
+      maxTargets: 10,
+      wideSendTargets: 10,
+      wideSendConcurrency: 1,
+      maxMessageBytes: 4096,
+      maxSendBytes: 1_000_000,
+      retentionSec: undefined,
+    },
+    now: f.now,
+    ...(sent && { sent }),
+  });
 }

@@ -13,10 +13,8 @@ import {
   SENT_HINTS,
   SentRecipients,
 } from '../../src/messages/reader-caches.ts';
-import { createIdempotency } from '../../src/messages/idempotency.ts';
-import { createInboxService } from '../../src/messages/inbox.service.ts';
 import { insertMessage } from '../../src/messages/message.repository.ts';
-import { openMessagesFixture } from './fixture.ts';
+import { openMessagesFixture, smallInbox } from './fixture.ts';
 
 describe('message data cache', () => {
   it('keeps the most recently used within its byte bound', () => {
@@ -110,22 +108,7 @@ describe('message data cache', () => {
         db: f.db.withPlugin(counting),
         unreadCounts: async () => new Map(),
       });
-      const inbox = createInboxService({
-        db: f.db,
-        dialect: f.dialect,
-        commit: f.commit,
-        idempotency: createIdempotency({ db: f.db, ttlSec: 60, now: f.now }),
-        limits: {
-          maxTargets: 10,
-          wideSendTargets: 10,
-          wideSendConcurrency: 1,
-          maxMessageBytes: 4096,
-          maxSendBytes: 1_000_000,
-          retentionSec: undefined,
-        },
-        now: f.now,
-        sent: (m, r) => log.noteSent(m, r),
-      });
+      const inbox = smallInbox(f, (m, r) => log.noteSent(m, r));
       const { messageId } = await inbox.send(ann, {
         title: 'here',
         content: 'c',

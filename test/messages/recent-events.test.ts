@@ -7,10 +7,8 @@ import { describe, it } from 'node:test';
 import type { LogEvent } from '../../src/event-log.ts';
 import { encodeEventCursor } from '../../src/messages/cursor.ts';
 import { createEventLogReader } from '../../src/messages/event-log-reader.ts';
-import { createIdempotency } from '../../src/messages/idempotency.ts';
-import { createInboxService } from '../../src/messages/inbox.service.ts';
 import { RecentEvents } from '../../src/messages/recent-events.ts';
-import { openMessagesFixture } from './fixture.ts';
+import { openMessagesFixture, smallInbox } from './fixture.ts';
 
 const ev = (seq: number, userId: number | null, recipients?: number[], data = `{"n":${seq}}`): LogEvent => ({
   seq,
@@ -99,21 +97,7 @@ describe('recent events: the reader answers resumes from memory as from the data
     try {
       const users = [11, 12, 13];
       await Promise.all(users.map((id) => f.addUser(id)));
-      const inbox = createInboxService({
-        db: f.db,
-        dialect: f.dialect,
-        commit: f.commit,
-        idempotency: createIdempotency({ db: f.db, ttlSec: 60, now: f.now }),
-        limits: {
-          maxTargets: 10,
-          wideSendTargets: 10,
-          wideSendConcurrency: 1,
-          maxMessageBytes: 4096,
-          maxSendBytes: 1_000_000,
-          retentionSec: undefined,
-        },
-        now: f.now,
-      });
+      const inbox = smallInbox(f);
       const sent: number[] = [];
       const send = async (targetType: 'user' | 'all', targetIds: number[], i: number) =>
         sent.push(
