@@ -24,6 +24,7 @@ import type { App } from '../../src/app.ts';
 import { HISTORY_MARK_FILE } from '../../src/store/history-mark.ts';
 import { createPgDatabase, DIALECTS, startApp, type TestApp } from '../helpers/app.ts';
 import { startRestartable } from '../helpers/restartable.ts';
+import { hubCaughtUp } from '../helpers/realtime.ts';
 import { connect, durable, type Frame, type TestSocket } from '../helpers/ws-client.ts';
 
 const epochOf = (cursor: string) => cursor.split('.')[0] as string;
@@ -200,6 +201,8 @@ describe('postgres: a restart on the same database', () => {
       await second.app.history.check();
       assert.equal(await storedEpoch(second.app), epochOf(cursor));
       assert.deepEqual(rotations([...first.logs, ...second.logs]), []);
+      // The node has dispatched both: the resume replays them (none arrives live).
+      await hubCaughtUp(second);
       const r = await resume(second.wsUrl, u.token, cursor);
       assert.deepEqual(r.connected.data['resume'], { requested: true, ok: true, replayed: 2 });
       assert.deepEqual(r.replayedIds, missed);
@@ -256,6 +259,7 @@ describe('sqlite: a database file restored from a backup', () => {
       assert.equal(await storedEpoch(r.current.app), epoch);
       assert.deepEqual(rotations(r.current.logs), []);
       const after = await send(r.current, u.id, 'after restart');
+      await hubCaughtUp(r.current);
       const again = await resume(r.wsUrl, u.token, newCursor);
       assert.deepEqual(again.connected.data['resume'], { requested: true, ok: true, replayed: 1 });
       assert.deepEqual(again.replayedIds, [after]);
