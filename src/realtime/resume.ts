@@ -66,10 +66,8 @@ export interface ReplayPlan {
 }
 
 const noop = (): void => {};
-
 /** Whether `c` is closing (a function: the state may change across an await, which TS cannot see). */
 const closing = (c: Connection) => c.state === 'closing';
-
 /** Bytes a replayed event may weigh for `chars` characters of text (UTF-16, escapes, the frame around it). */
 const bytesOf = (chars: number) => 2 * chars + 256;
 
@@ -118,6 +116,7 @@ export class Resume {
           liveFrom,
           undefined,
           release,
+          false,
         );
       if (liveFrom === undefined) return;
       // Go live, in the same synchronous step as the last overflow check: flush what arrived meanwhile,
@@ -178,7 +177,8 @@ export class Resume {
    * Replays from `from` up to the target (upto, moved on to the tail after an overflow: file comment).
    * Resolves to liveFrom, or undefined when the connection closed meanwhile. The caller checks for an
    * overflow again when it resumes, in the step in which it goes live. `firstSizes` are the first page's
-   * sizes when already read (for the range from `from` to `upto`).
+   * sizes when already read (for the range from `from` to `upto`); `opening`: this replay's first page
+   * is the connection's first write after CONNECTED (false when an earlier replay wrote pages).
    */
   private async replay(
     c: Connection,
@@ -186,11 +186,12 @@ export class Resume {
     upto: number,
     firstSizes: EventSize[] | undefined,
     release: () => void,
+    opening = true,
   ): Promise<number | undefined> {
     let pos = from;
     let target = Math.max(from.seq, upto);
     let known = firstSizes;
-    let first = true;
+    let first = opening;
     for (;;) {
       while (pos.seq < target) {
         const next = await this.replayPage(c, pos, target, known, first, release);
@@ -233,10 +234,14 @@ export class Resume {
     const { source, budget, writer } = this.deps;
     const maxEvents = this.deps.events.batchSize;
     const maxBytes = Math.floor(this.deps.realtime.sendQueueBytes / 2);
-    // SQLite answers synchronously, so without a turn of the event loop between pages a storm's replays
-    // would run page after page as one chain of microtasks, holding off handshakes and heartbeats. The
-    // first page needs none: each connection's attach starts from its own upgrade.
-    if (!first) await new Promise<void>((resolve) => setImmediate(resolve));
+    // Between pages a turn of the event loop (SQLite answers synchronously: a storm's replays would run
+    // as one chain of microtasks, holding off handshakes and heartbeats); the first needs none, as each
+    // attach starts from its own upgrade. A page written before (the last of a replay the overflow then
+    // extended) holds replay memory until it leaves: the socket's writes must not be held any longer.
+    if (!first) {
+      release();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     const sizes = known ?? (await source.replaySizes(c.userId, pos, target, maxEvents));
     if (sizes.length === 0) return { seq: target, floor: pos.floor };
     let n = 0;
@@ -254,9 +259,10 @@ export class Resume {
       if (page.expired) return 'expired';
       const before = this.writeBatch(c, page.events, through);
       if (done) {
+        const left = writer.drained(c, before);
         releaseHere = false;
         this.deps.containment.background(
-          writer.drained(c, before).then(() => giveBack()),
+          left.then(() => giveBack()),
           'replay memory release',
         );
       } else {

@@ -151,6 +151,41 @@ describe('resume: the live/replay seam', () => {
     assert.deepEqual(seqsOf(socket.frames()), [8]);
   });
 
+  it('writes held by the upgrade are let go before a replay the overflow extended reads on (no wait on itself)', async () => {
+    // Events of ~460 bytes: one per page (half the 1,200-byte queue), the budget room for one page only.
+    const big = (seq: number) => ({ ...event(seq, 1), dataJson: `"${'x'.repeat(200)}"` });
+    const log = Array.from({ length: 8 }, (_, i) => big(i + 1));
+    const d = deferredResume(log);
+    const p = parts({ source: d.source, sendQueueBytes: 1200, replayMemoryBytes: 700 });
+    p.state.tailSeq = 1;
+    const { c, socket } = p.connection(1);
+    // The socket's writes leave only once the upgrade's hold is let go (as a corked socket's would).
+    let released = 0;
+    const done = p.resume.attach(c, 'e.0', -Infinity, () => released++);
+    await settle();
+    // Live events beyond the bound while the replay has not started: the replay must read them too.
+    for (const ev of log.slice(1)) {
+      p.fanout.dispatch([ev]);
+      p.state.tailSeq = ev.seq;
+    }
+    assert.equal(c.overflowed, true);
+    d.release({ ok: true, from: { seq: 0, floor: 0 }, count: 1 });
+    for (let turn = 0; c.state !== 'live'; turn++) {
+      assert.ok(
+        turn < 1_000,
+        `the replay finishes (budget in use ${p.budget.inUse}, waiting ${p.budget.waiting})`,
+      );
+      if (released > 0) {
+        socket.bufferedAmount = 0;
+        socket._socket?.emit('drain');
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    assert.ok(released >= 1);
+    assert.deepEqual(seqsOf(socket.frames()), [1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
   it('held events are bounded: over the bound they are dropped and read from the log, nobody is closed', async () => {
     const log = Array.from({ length: 60 }, (_, i) => event(i + 1, 1));
     const d = deferredResume(log);
