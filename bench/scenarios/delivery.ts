@@ -77,17 +77,19 @@ export async function runFanout(ctx: ScenarioCtx): Promise<void> {
   );
 }
 
-export async function runSends(ctx: ScenarioCtx): Promise<void> {
-  const { plan, sys, fleet, driver, out, n, users } = ctx;
-  const count = Math.max(1, Math.round((plan.sends.rate * plan.sends.durationMs) / 1000));
+/**
+ * An open-loop stream of `count` per-user sends at `rate`/s through the HTTP API, waited for until every
+ * one that succeeded has arrived: what the stream did, the receipts, and server CPU per successful send.
+ */
+export async function streamSends(ctx: ScenarioCtx, rate: number, count: number, drainMs = DRAIN_TIMEOUT_MS) {
+  const { sys, fleet, driver, users } = ctx;
   await fleet.reset();
   const s0 = await sys.stats();
   const r = await driver.call<StreamResult>(
     'stream',
-    { endpoint: 'send', kind: 'u', rate: plan.sends.rate, count, users },
-    DRAIN_TIMEOUT_MS,
+    { endpoint: 'send', kind: 'u', rate, count, users },
+    drainMs + (count / rate) * 1000,
   );
-  if (r.failed > 0) progress(`${sys.name} n=${n}: ${r.failed} sends failed: ${r.errors.join(' | ')}`);
   const perUser = r.perUser ?? {};
   const expected = fleet.users.map((us) => us.reduce((x, u) => x + (perUser[u] ?? 0), 0));
   // Failed requests deliver nothing: expect only what succeeded (approximately, if any failed).
@@ -95,15 +97,22 @@ export async function runSends(ctx: ScenarioCtx): Promise<void> {
   const snaps: ClientSnapshot[] = await fleet.waitKind(
     'u',
     expected.map((e) => Math.floor(e * scale)),
-    DRAIN_TIMEOUT_MS,
+    drainMs,
   );
   const s1 = await sys.stats();
   const t = totals(snaps);
-  const h = t.hist('u');
+  return { r, t, h: t.hist('u'), cpuPerSend: cpuDelta(s0, s1) / Math.max(1, r.ok) };
+}
+
+export async function runSends(ctx: ScenarioCtx): Promise<void> {
+  const { plan, sys, out, n } = ctx;
+  const count = Math.max(1, Math.round((plan.sends.rate * plan.sends.durationMs) / 1000));
+  const { r, t, h, cpuPerSend } = await streamSends(ctx, plan.sends.rate, count);
+  if (r.failed > 0) progress(`${sys.name} n=${n}: ${r.failed} sends failed: ${r.errors.join(' | ')}`);
   out.add('sends', 'latency p50', 'ms', quantile(h, 0.5) / 1000);
   out.add('sends', 'latency p99', 'ms', quantile(h, 0.99) / 1000);
   out.add('sends', 'latency max', 'ms', h.max / 1000);
-  out.add('sends', 'server CPU per send', 'µs', cpuDelta(s0, s1) / Math.max(1, r.ok));
+  out.add('sends', 'server CPU per send', 'µs', cpuPerSend);
   out.add('sends', 'sends failed or undelivered', 'count', r.sent - t.count('u'));
   progress(
     `${sys.name} n=${n}: ${count} sends at ${plan.sends.rate}/s → p50 ${fmt(quantile(h, 0.5) / 1000, 2)} ` +

@@ -125,6 +125,13 @@ export function createEventLogReader(deps: {
   const sent = new SentRecipients();
   const recent = new RecentEvents(deps.recent?.events ?? 0, deps.recent?.bytes ?? 0);
   const prunedThrough = async () => Number((await log.getMeta(db, PRUNED_THROUGH_KEY)) ?? 0);
+  /** Fills in the NEW_MESSAGE data `events` lack (a message gone meanwhile stays without). */
+  const withData = async (events: LogEvent[]): Promise<LogEvent[]> => {
+    const ids = events.flatMap((e) => (e.dataJson === undefined && e.messageId ? [e.messageId] : []));
+    const data = ids.length > 0 ? await messageData(db, ids, cache) : undefined;
+    for (const e of events) if (e.dataJson === undefined) e.dataJson = data?.get(e.messageId as number);
+    return events;
+  };
 
   const reader: EventLogStore = {
     async epoch() {
@@ -176,10 +183,10 @@ export function createEventLogReader(deps: {
       // As in startResume: the mark after the rows. A prune past `from` may have cut this page short.
       if (from.seq < (await prunedThrough())) return { expired: true };
       // The ring's events are shared and never changed: a copy where data must still be filled in.
-      const events = held ? held.map((e) => ({ ...e })) : (rows as log.EventRow[]).map(toLogEvent);
-      const ids = events.flatMap((e) => (e.dataJson === undefined && e.messageId ? [e.messageId] : []));
-      const data = ids.length > 0 ? await messageData(db, ids, cache) : undefined;
-      for (const e of events) if (e.dataJson === undefined) e.dataJson = data?.get(e.messageId as number);
+      const events = held
+        ? held.map((e) => (e.dataJson === undefined ? { ...e } : e))
+        : (rows as log.EventRow[]).map(toLogEvent);
+      await withData(events);
       return { expired: false, events };
     },
     unreadCounts: deps.unreadCounts,
@@ -192,10 +199,7 @@ export function createEventLogReader(deps: {
       if (deps.recent === undefined || deps.recent.events === 0) return;
       const after = Math.max(0, head - deps.recent.events);
       const events = (await readAfter(db, after, deps.recent.events, sent)).filter((e) => e.seq <= head);
-      const ids = events.flatMap((e) => (e.dataJson === undefined && e.messageId ? [e.messageId] : []));
-      const data = ids.length > 0 ? await messageData(db, ids, cache) : undefined;
-      for (const e of events) if (e.dataJson === undefined) e.dataJson = data?.get(e.messageId as number);
-      recent.add(after, events);
+      recent.add(after, await withData(events));
     },
     noteSent(message, recipients) {
       cache.set(Number(message.id), JSON.stringify(toPayload(message)));

@@ -21,7 +21,7 @@ const sizeOf = (e: LogEvent) => 2 * (e.dataJson?.length ?? 0) + 8 * (e.recipient
 const SET_FROM = 32;
 
 /** Characters a replayed event weighs, as replaySizes counts them: undefined while its data is unknown. */
-export const charsOf = (e: LogEvent): number | undefined => e.dataJson?.length;
+const charsOf = (e: LogEvent): number | undefined => e.dataJson?.length;
 
 export class RecentEvents {
   private events: LogEvent[] = [];
@@ -77,21 +77,15 @@ export class RecentEvents {
     max: number,
     limit: number,
   ): { count: number; sizes: EventSize[] } | undefined {
-    if (!this.covers(afterSeq, upto)) return undefined;
-    let count = 0;
+    const events = this.forUser(userId, afterSeq, upto, max + 1);
+    if (!events) return undefined;
     const sizes: EventSize[] = [];
-    for (let i = this.indexAfter(afterSeq); i < this.events.length && count <= max; i++) {
-      const e = this.events[i] as LogEvent;
-      if (e.seq > upto) break;
-      if (!this.isFor(e, userId)) continue;
-      count++;
-      if (sizes.length < limit) {
-        const chars = charsOf(e);
-        if (chars === undefined) return undefined;
-        sizes.push({ seq: e.seq, chars });
-      }
+    for (const e of events.slice(0, limit)) {
+      const chars = charsOf(e);
+      if (chars === undefined) return undefined;
+      sizes.push({ seq: e.seq, chars });
     }
-    return { count, sizes };
+    return { count: events.length, sizes };
   }
 
   /** The user's first `limit` events in (afterSeq, upto], or undefined when not covered. */

@@ -129,15 +129,6 @@ function destroySocket(this: Duplex): void {
   this.destroy();
 }
 
-/** Lets the writes held by admit() go (a socket closed meanwhile has nothing to write). */
-function uncorkSocket(socket: Duplex): void {
-  try {
-    socket.uncork();
-  } catch {
-    socket.destroy();
-  }
-}
-
 /** What every step of an upgrade works with: the endpoint's deps and the ws server that does handshakes. */
 interface Endpoint {
   deps: UpgradeDeps;
@@ -228,8 +219,13 @@ async function admit(
   socket.cork();
   let held = true;
   const release = () => {
-    if (held) uncorkSocket(socket);
+    if (!held) return;
     held = false;
+    try {
+      socket.uncork();
+    } catch {
+      socket.destroy();
+    }
   };
   ep.wss.handleUpgrade(req, socket, head, (ws) => {
     slot.release();

@@ -184,6 +184,11 @@ describe('resume: the live/replay seam', () => {
     await done;
     assert.ok(released >= 1);
     assert.deepEqual(seqsOf(socket.frames()), [1, 2, 3, 4, 5, 6, 7, 8]);
+    // The last page leaves: its replay memory comes back (and nothing is left waiting for it).
+    socket.bufferedAmount = 0;
+    socket._socket?.emit('drain');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(p.budget.inUse, 0);
   });
 
   it('held events are bounded: over the bound they are dropped and read from the log, nobody is closed', async () => {
