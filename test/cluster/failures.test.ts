@@ -391,7 +391,8 @@ function disabledWhileAuthenticating(shapeEnv: (direct: string) => Record<string
     // A reads the user row (still enabled) but does not get the answer yet: the socket is not registered.
     const pending = connect(a.wsUrl, { token: u.token });
     pending.catch(() => {}); // awaited below; a refusal there means the row was read after the disable
-    await sleep(500);
+    // The row was read (its answer, with the username, is held at the proxy) before the user is disabled.
+    await waitUntil(() => proxy.holds('racer'), 10_000);
     const patch = await b.request('PATCH', `/api/v1/users/${u.id}`, {
       token: b.adminToken,
       body: { disabled: true },

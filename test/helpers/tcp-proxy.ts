@@ -34,6 +34,11 @@ export class TcpProxy {
     this.held ??= [];
   }
 
+  /** Whether an answer held back carries `text` (a row's value, as PostgreSQL's DataRow holds it). */
+  holds(text: string): boolean {
+    return (this.held ?? []).some(([, d]) => d.includes(text));
+  }
+
   release(): void {
     const held = this.held ?? [];
     this.held = undefined;
