@@ -112,6 +112,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     // Without Redis the committing transaction wakes the hubs itself (NOTIFY is delivered at commit).
     ...(pgBus && { inTransaction: pgBus.wakeInTransaction }),
     sent: (message, recipients) => eventLog.noteSent(message, recipients),
+    appended: (rows) => eventLog.noteAppended(rows),
   });
   const { service: messages, expiry } = parts;
   // Assigned once the hub exists; the hub reports presence changes to it from then on.

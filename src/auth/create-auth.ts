@@ -48,7 +48,15 @@ export function createAuth(
     ...(deps.kdf && { kdf: deps.kdf }),
   });
   const tokens = createTokenService({ secret: deps.jwtSecret, ttlSec: config.auth.tokenTtlSec, now });
-  const users = createUserService({ db, bus, hasher, nodeId: config.nodeId, now });
+  // SQLite: this process alone changes users, so their rows can be kept (users/user-row-cache.ts).
+  const users = createUserService({
+    db,
+    bus,
+    hasher,
+    nodeId: config.nodeId,
+    now,
+    cacheRows: config.database.kind === 'sqlite',
+  });
   const lockout = { maxFailures: config.auth.loginMaxFailures, lockoutSec: config.auth.loginLockoutSec, now };
   const guard = deps.redis
     ? createSharedLoginGuard({

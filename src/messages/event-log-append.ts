@@ -108,17 +108,32 @@ const insertOne = prepared((db, p: Row) =>
     .returning('seq'),
 );
 
+/**
+ * The rows one transaction appended, with their seqs, for the node's tail read (SQLite: see
+ * AppendedRows in reader-caches.ts). `complete` turns false when some rows' contents are not known here
+ * (holdersOf, expanded in SQL): then none are handed on.
+ */
+export interface AppendedOut {
+  rows: EventRow[];
+  complete: boolean;
+}
+
 /** Inserts rows (≤ 1000 per statement); returns the highest seq. */
-async function insertRows(trx: Kysely<DB>, rows: Row[]): Promise<number> {
-  if (rows.length === 1) return Number((await insertOne(trx, rows[0] as Row)).rows[0]?.seq ?? 0);
+async function insertRows(trx: Kysely<DB>, rows: Row[], out: AppendedOut | undefined): Promise<number> {
+  if (rows.length === 1) {
+    const row = rows[0] as Row;
+    const seq = Number((await insertOne(trx, row)).rows[0]?.seq ?? 0);
+    out?.rows.push({ ...row, seq });
+    return seq;
+  }
   let head = 0;
   for (let i = 0; i < rows.length; i += 1000) {
-    const r = await trx
-      .insertInto('events')
-      .values(rows.slice(i, i + 1000))
-      .returning('seq')
-      .execute();
-    for (const x of r) head = Math.max(head, Number(x.seq));
+    const chunk = rows.slice(i, i + 1000);
+    const r = await trx.insertInto('events').values(chunk).returning('seq').execute();
+    // RETURNING's order is unspecified, but the rows of one INSERT take rising seqs in VALUES order.
+    const seqs = r.map((x) => Number(x.seq)).sort((a, b) => a - b);
+    for (const seq of seqs) head = Math.max(head, seq);
+    if (out) chunk.forEach((row, k) => out.rows.push({ ...row, seq: seqs[k] as number }));
   }
   return head;
 }
@@ -132,6 +147,7 @@ export async function appendEvents(
   dialect: Dialect,
   events: readonly NewEvent[],
   t: number,
+  out?: AppendedOut,
 ): Promise<number> {
   if (events.length === 0) return 0;
   if (dialect === 'postgres' && events.every((e) => !('holdersOf' in e)))
@@ -156,10 +172,11 @@ export async function appendEvents(
       run.push(row);
       continue;
     }
-    head = Math.max(head, await insertRows(trx, run), await appendForHolders(trx, e, mfloor, t));
+    if (out) out.complete = false;
+    head = Math.max(head, await insertRows(trx, run, out), await appendForHolders(trx, e, mfloor, t));
     run = [];
   }
-  return Math.max(head, await insertRows(trx, run));
+  return Math.max(head, await insertRows(trx, run, out));
 }
 
 /** SQLSTATE the skypush_append function raises for an OrderingConflict (migration 0007). */

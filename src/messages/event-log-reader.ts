@@ -12,7 +12,7 @@ import type { DB } from '../store/schema.ts';
 import { decodeEventCursor, encodeEventCursor } from './cursor.ts';
 import * as log from './event-log.repository.ts';
 import { RecentEvents } from './recent-events.ts';
-import { MessageDataCache, SentRecipients } from './reader-caches.ts';
+import { AppendedRows, MessageDataCache, SentRecipients } from './reader-caches.ts';
 import { toPayload } from './message.mapping.ts';
 import type { MessageRow } from './message.repository.ts';
 
@@ -29,6 +29,8 @@ export interface EventLogStore extends EventLogReader {
    * tail read that is about to find its event, which then reads neither from the database.
    */
   noteSent(message: MessageRow, recipients: readonly number[] | null): void;
+  /** Rows this node appended and committed (SQLite): the tail read takes them instead of reading them. */
+  noteAppended(rows: readonly log.EventRow[]): void;
 }
 
 const toLogEvent = (r: log.EventRow): LogEvent => {
@@ -89,8 +91,9 @@ async function readAfter(
   afterSeq: number,
   limit: number,
   sent: SentRecipients,
+  appended?: AppendedRows,
 ): Promise<LogEvent[]> {
-  const rows = await log.readAfter(db, afterSeq, limit);
+  const rows = appended?.take(afterSeq, limit) ?? (await log.readAfter(db, afterSeq, limit));
   const known = new Map<number, readonly number[]>();
   const unknown: number[] = [];
   for (const r of rows) {
@@ -123,6 +126,7 @@ export function createEventLogReader(deps: {
   let epoch: string | undefined;
   const cache = new MessageDataCache();
   const sent = new SentRecipients();
+  const appended = new AppendedRows();
   const recent = new RecentEvents(deps.recent?.events ?? 0, deps.recent?.bytes ?? 0);
   const prunedThrough = async () => Number((await log.getMeta(db, PRUNED_THROUGH_KEY)) ?? 0);
   /** Fills in the NEW_MESSAGE data `events` lack (a message gone meanwhile stays without). */
@@ -141,7 +145,7 @@ export function createEventLogReader(deps: {
     },
     cursorFor: encodeEventCursor,
     head: () => log.headSeq(db),
-    readAfter: (afterSeq, limit) => readAfter(db, afterSeq, limit, sent),
+    readAfter: (afterSeq, limit) => readAfter(db, afterSeq, limit, sent, appended),
     messageData: (ids) => messageData(db, ids, cache),
     checkCursor(cursor) {
       if (decodeEventCursor(cursor) === undefined)
@@ -193,6 +197,7 @@ export function createEventLogReader(deps: {
     adoptEpoch(next) {
       epoch = next;
       recent.clear();
+      appended.clear();
     },
     remember: (afterSeq, events) => recent.add(afterSeq, events),
     async prime(head) {
@@ -205,6 +210,7 @@ export function createEventLogReader(deps: {
       cache.set(Number(message.id), JSON.stringify(toPayload(message)));
       if (recipients) sent.set(Number(message.id), recipients);
     },
+    noteAppended: (rows) => appended.add(rows),
     async prune(retentionSec, batches = 10, batchSize = 1000) {
       let total = 0;
       for (let i = 0; i < batches; i++) {

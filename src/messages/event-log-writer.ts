@@ -4,14 +4,17 @@
  * bus failure loses nothing. The append is the transaction's last step, its ordered part
  * (event-log-append.ts): whatever the work before it, only that part is serialised on PostgreSQL.
  * (On PostgreSQL without Redis the wake-up is a NOTIFY sent inside the transaction, before its ordered
- * part, which PostgreSQL delivers at commit: the same rule, kept by the database.)
+ * part, which PostgreSQL delivers at commit: the same rule, kept by the database.) On SQLite the changes
+ * of one turn share a transaction (group-commit.ts, docs/decisions/0017-group-commit.md).
  */
 import { sql, type Kysely } from 'kysely';
 import { WAKE_ANY, type Bus } from '../bus/bus.ts';
 import type { Dialect } from '../store/database.ts';
 import { retryDeadlocks } from '../store/deadlock.ts';
 import type { DB } from '../store/schema.ts';
-import { appendAndCommit, appendEvents, OrderingConflict, type NewEvent } from './event-log-append.ts';
+import { appendAndCommit, OrderingConflict, type NewEvent } from './event-log-append.ts';
+import type { EventRow } from './event-log.repository.ts';
+import { createGroupCommit } from './group-commit.ts';
 
 export type { NewEvent } from './event-log-append.ts';
 
@@ -39,21 +42,6 @@ interface WriterDeps {
 async function wake<T>(trx: Kysely<DB>, out: Committed<T>, deps: WriterDeps): Promise<void> {
   // The head is not known yet, so the wake-up says "read on" (WAKE_ANY).
   if (out.events.length > 0 && deps.inTransaction) await deps.inTransaction(trx, WAKE_ANY);
-}
-
-/** SQLite: one transaction (its single writer orders the appends). */
-async function runSqlite<T>(db: Kysely<DB>, work: Work<T>, deps: WriterDeps) {
-  let head = 0;
-  let committed: (() => void) | undefined;
-  const result = await db.transaction().execute(async (trx) => {
-    const t = deps.now();
-    const out = await work(trx, t);
-    await wake(trx, out, deps);
-    head = await appendEvents(trx, 'sqlite', out.events, t);
-    committed = out.committed;
-    return out.result;
-  });
-  return { result, head, committed };
 }
 
 /**
@@ -92,14 +80,29 @@ export function createEventLogWriter(deps: {
    * at commit); when given, it replaces the publish after commit.
    */
   inTransaction?: (trx: Kysely<DB>, head: number) => Promise<void>;
+  /** SQLite: told of the rows each commit appended, before its bus message (the node's tail read). */
+  appended?: (rows: EventRow[]) => void;
 }): CommitWithEvents {
   const { db, dialect, bus } = deps;
+  // SQLite's single writer orders the appends; its changes are grouped per turn (group-commit.ts), which
+  // also runs each change's `committed` right after the COMMIT.
+  const sqlite =
+    dialect === 'sqlite'
+      ? createGroupCommit({
+          db,
+          now: deps.now,
+          appended: deps.appended,
+          beforeAppend: (trx, out) => wake(trx, out, deps),
+        })
+      : undefined;
   return async function commit<T>(work: (trx: Kysely<DB>, t: number) => Promise<Committed<T>>) {
     for (let attempt = 1; ; attempt++) {
       let head = 0;
       try {
         const result = await retryDeadlocks(async () => {
-          const r = await (dialect === 'postgres' ? runPostgres(db, work, deps) : runSqlite(db, work, deps));
+          const r: { result: T; head: number; committed?: (() => void) | undefined } = sqlite
+            ? await sqlite(work)
+            : await runPostgres(db, work, deps);
           head = r.head;
           try {
             r.committed?.();

@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Bus } from '../bus/bus.ts';
 import type { Dialect } from '../store/database.ts';
 import type { DB } from '../store/schema.ts';
+import type { EventRow } from './event-log.repository.ts';
 import { createEventLogWriter } from './event-log-writer.ts';
 import { createExpiryAnnouncer, type ExpiryAnnouncer } from './expiry.ts';
 import { createIdempotency, type Idempotency } from './idempotency.ts';
@@ -31,6 +32,8 @@ export interface MessagesDeps {
   inTransaction?: (trx: Kysely<DB>, head: number) => Promise<void>;
   /** Told of each committed send (the node's event log reader keeps what its tail read will need). */
   sent?: InboxDeps['sent'];
+  /** Told of the rows each commit appended (SQLite: the node's tail read takes them from here). */
+  appended?: (rows: EventRow[]) => void;
 }
 
 export interface Messages {

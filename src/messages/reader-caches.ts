@@ -1,7 +1,10 @@
 /**
  * What a node's event-log reader keeps in memory besides the recent events (recent-events.ts): NEW_MESSAGE
- * data by message id, and the recipients of its own sends until its tail read takes them.
+ * data by message id, the recipients of its own sends and the rows of its own appends until its tail read
+ * takes them.
  */
+import type { EventRow } from './event-log.repository.ts';
+
 /** Bytes of NEW_MESSAGE data a node keeps (MessageDataCache). */
 const MESSAGE_CACHE_BYTES = 32 * 1_048_576;
 
@@ -78,5 +81,55 @@ export class SentRecipients {
 
   get size(): { sends: number; ids: number } {
     return { sends: this.entries.size, ids: this.ids };
+  }
+}
+
+/** Rows a node keeps of its own appends until its tail read takes them (AppendedRows). */
+export const APPENDED_ROWS = 4096;
+
+/**
+ * The event rows this node appended (SQLite, where the node is the log's only writer in practice), by
+ * seq, kept from their COMMIT until the tail read takes them, so that the tail read of the node's own
+ * changes reads nothing back. A read is answered from here only when the rows right after its position
+ * are all held, without a gap before the newest one held: a row written by another process (a gap) sends
+ * the read to the database, as before. At most APPENDED_ROWS rows, the oldest dropped first.
+ */
+export class AppendedRows {
+  private readonly rows = new Map<number, EventRow>();
+
+  add(rows: readonly EventRow[]): void {
+    for (const r of rows) this.rows.set(Number(r.seq), r);
+    for (const seq of this.rows.keys()) {
+      if (this.rows.size <= APPENDED_ROWS) break;
+      this.rows.delete(seq);
+    }
+  }
+
+  /** The rows after `afterSeq` (at most `limit`), or undefined when they are not all held here. */
+  take(afterSeq: number, limit: number): EventRow[] | undefined {
+    if (this.rows.size === 0) return undefined;
+    // What the tail has passed is of no more use.
+    for (const seq of this.rows.keys()) {
+      if (seq > afterSeq) break;
+      this.rows.delete(seq);
+    }
+    const out: EventRow[] = [];
+    for (let seq = afterSeq + 1; out.length < limit; seq++) {
+      const r = this.rows.get(seq);
+      if (r === undefined) break;
+      out.push(r);
+    }
+    // A gap before rows still held: someone else wrote in between; the database has all of them.
+    if (out.length === 0 || (out.length < limit && this.rows.size > out.length)) return undefined;
+    for (const r of out) this.rows.delete(Number(r.seq));
+    return out;
+  }
+
+  clear(): void {
+    this.rows.clear();
+  }
+
+  get size(): number {
+    return this.rows.size;
   }
 }

@@ -11,6 +11,7 @@ import { PASSWORD_MAX, PASSWORD_MIN, type PasswordHasher } from '../auth/passwor
 import type { BulkUserInput, CreateUserInput, PatchUserInput, User } from '../api-types.ts';
 import type { DB } from '../store/schema.ts';
 import * as repo from './user.repository.ts';
+import { UserRowCache } from './user-row-cache.ts';
 
 export type { BulkUserInput, CreateUserInput, PatchUserInput, User } from '../api-types.ts';
 
@@ -46,6 +47,8 @@ export interface UserServiceDeps {
   hasher: PasswordHasher;
   nodeId: string;
   now?: () => number;
+  /** Keep the rows of authenticated users in memory (only where this process alone changes users). */
+  cacheRows?: boolean;
 }
 
 /** Users as the routes, authentication and the hub use them. */
@@ -71,8 +74,22 @@ export interface UserService {
   ): Promise<{ created: boolean; generatedPassword?: string }>;
 }
 
-/** The deps with the clock's default filled in, as the operations below take them. */
-type Deps = Required<UserServiceDeps>;
+/** The deps with the defaults filled in, as the operations below take them. */
+type Deps = Required<Omit<UserServiceDeps, 'cacheRows'>> & { cache: UserRowCache | undefined };
+
+/** Runs a change to users, dropping their cached rows before it starts and after it ends. */
+async function changing<T>(
+  deps: Deps,
+  ids: readonly number[] | undefined,
+  change: () => Promise<T>,
+): Promise<T> {
+  deps.cache?.changed(ids);
+  try {
+    return await change();
+  } finally {
+    deps.cache?.changed(ids);
+  }
+}
 
 async function create(deps: Deps, input: CreateUserInput): Promise<User> {
   if (input.password !== undefined) checkPasswordPolicy(input.password);
@@ -130,18 +147,20 @@ async function list(
 async function patch(deps: Deps, id: number, input: PatchUserInput): Promise<User> {
   if (input.password !== undefined) checkPasswordPolicy(input.password);
   const passwordHash = input.password === undefined ? undefined : await deps.hasher.hash(input.password);
-  const row = await deps.db.transaction().execute(async (trx) => {
-    const before = await repo.findUserById(trx, id);
-    if (!before) throw new AppError(Errors.NOT_FOUND, 'user not found');
-    await repo.updateUser(trx, id, {
-      ...(input.disabled !== undefined && { disabled: input.disabled ? 1 : 0 }),
-      ...(input.role !== undefined && { role: input.role }),
-      ...(input.displayName !== undefined && { display_name: input.displayName }),
-      ...(passwordHash !== undefined && { password_hash: passwordHash }),
-      updated_at: deps.now(),
-    });
-    return (await repo.findUserById(trx, id)) as repo.UserRow;
-  });
+  const row = await changing(deps, [id], () =>
+    deps.db.transaction().execute(async (trx) => {
+      const before = await repo.findUserById(trx, id);
+      if (!before) throw new AppError(Errors.NOT_FOUND, 'user not found');
+      await repo.updateUser(trx, id, {
+        ...(input.disabled !== undefined && { disabled: input.disabled ? 1 : 0 }),
+        ...(input.role !== undefined && { role: input.role }),
+        ...(input.displayName !== undefined && { display_name: input.displayName }),
+        ...(passwordHash !== undefined && { password_hash: passwordHash }),
+        updated_at: deps.now(),
+      });
+      return (await repo.findUserById(trx, id)) as repo.UserRow;
+    }),
+  );
   // After commit, and never the caller's failure: a hub that misses the message re-checks its users
   // when its bus reconnects (realtime/hub.ts).
   if (input.disabled === true)
@@ -164,34 +183,36 @@ async function bulkUpsert(
   const names = users.map((u) => u.username);
   checkBulkDistinct(ids, names);
   const disabledNow: number[] = [];
-  const result = await deps.db.transaction().execute(async (trx) => {
-    const existing = await repo.existingUserIds(trx, ids);
-    const owners = await repo.usernameOwners(trx, names);
-    const clashes = users
-      .filter((u) => owners.has(u.username) && owners.get(u.username) !== u.id)
-      .map((u) => u.username);
-    if (clashes.length > 0) {
-      throw new AppError(Errors.USERNAME_TAKEN, 'usernames belong to other user ids', {
-        data: { usernames: clashes.slice(0, 100) },
-      });
-    }
-    const t = deps.now();
-    await repo.upsertUsers(
-      trx,
-      users.map((u) => ({
-        id: u.id,
-        username: u.username,
-        password_hash: null,
-        role: u.role ?? 'user',
-        display_name: u.displayName ?? u.username,
-        disabled: u.disabled ? 1 : 0,
-        created_at: t,
-        updated_at: t,
-      })),
-    );
-    for (const u of users) if (u.disabled && existing.has(u.id)) disabledNow.push(u.id);
-    return { created: users.length - existing.size, updated: existing.size };
-  });
+  const result = await changing(deps, ids, () =>
+    deps.db.transaction().execute(async (trx) => {
+      const existing = await repo.existingUserIds(trx, ids);
+      const owners = await repo.usernameOwners(trx, names);
+      const clashes = users
+        .filter((u) => owners.has(u.username) && owners.get(u.username) !== u.id)
+        .map((u) => u.username);
+      if (clashes.length > 0) {
+        throw new AppError(Errors.USERNAME_TAKEN, 'usernames belong to other user ids', {
+          data: { usernames: clashes.slice(0, 100) },
+        });
+      }
+      const t = deps.now();
+      await repo.upsertUsers(
+        trx,
+        users.map((u) => ({
+          id: u.id,
+          username: u.username,
+          password_hash: null,
+          role: u.role ?? 'user',
+          display_name: u.displayName ?? u.username,
+          disabled: u.disabled ? 1 : 0,
+          created_at: t,
+          updated_at: t,
+        })),
+      );
+      for (const u of users) if (u.disabled && existing.has(u.id)) disabledNow.push(u.id);
+      return { created: users.length - existing.size, updated: existing.size };
+    }),
+  );
   for (const userId of disabledNow)
     await deps.bus.publish({ type: 'user-disabled', origin: deps.nodeId, userId }).catch(() => {});
   return result;
@@ -222,12 +243,17 @@ async function ensureAdmin(
 }
 
 export function createUserService(opts: UserServiceDeps): UserService {
-  const deps: Deps = { ...opts, now: opts.now ?? Date.now };
-  const { db } = deps;
+  const deps: Deps = {
+    ...opts,
+    now: opts.now ?? Date.now,
+    cache: opts.cacheRows ? new UserRowCache() : undefined,
+  };
+  const { db, cache } = deps;
+  const readRow = (id: number) => repo.findUserById(db, id);
   return {
     create: (input) => create(deps, input),
     get: (id) => get(deps, id),
-    findRow: (id) => repo.findUserById(db, id),
+    findRow: (id) => (cache ? cache.get(id, readRow) : readRow(id)),
     findRowByUsername: (username) => repo.findUserByUsername(db, username),
     disabledAmong: (ids) => repo.disabledUserIds(db, ids),
     list: (afterId, limit, q) => list(deps, afterId, limit, q),

@@ -263,5 +263,27 @@ for (const dialect of DIALECTS) {
       await t.request('PATCH', '/api/v1/users/3002', { token: t.adminToken, body: { disabled: false } });
       assert.equal((await me(token)).status, 200);
     });
+
+    it('applies a promotion, a demotion and a bulk disable to the next request at once', async () => {
+      await t.createUser('kim', { id: 3003 });
+      const token = await hostToken({ role: 'user' }, { sub: '3003' });
+      const users = () => t.request('GET', '/api/v1/users', { token });
+      assert.equal((await users()).status, 403);
+      const patch = (body: Record<string, unknown>) =>
+        t.request('PATCH', '/api/v1/users/3003', { token: t.adminToken, body });
+      assert.equal((await patch({ role: 'admin' })).status, 200);
+      assert.equal((await users()).status, 200, 'promoted at once');
+      assert.equal((await patch({ role: 'user' })).status, 200);
+      assert.equal((await users()).status, 403, 'demoted at once');
+      const bulk = (disabled: boolean) =>
+        t.request('POST', '/api/v1/users/bulk', {
+          token: t.adminToken,
+          body: { users: [{ id: 3003, username: 'kim', disabled }] },
+        });
+      assert.equal((await bulk(true)).status, 200);
+      assert.equal((await me(token)).status, 401, 'disabled in bulk at once');
+      assert.equal((await bulk(false)).status, 200);
+      assert.equal((await me(token)).status, 200);
+    });
   });
 }

@@ -1,13 +1,18 @@
 /**
  * The NEW_MESSAGE data cache (event-log-reader.ts): most recently used kept, bounded in bytes, and
  * read through — a message read once is not read from the database again; and what a node keeps of
- * its own sends (their data and recipients) for the tail read that finds them.
+ * its own sends (their data and recipients, and on SQLite the appended rows) for the tail read that finds
+ * them.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { KyselyPlugin, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
+import { sql, type KyselyPlugin, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely';
 import { createEventLogReader } from '../../src/messages/event-log-reader.ts';
+import { createMemoryBus } from '../../src/bus/memory-bus.ts';
+import { createEventLogWriter } from '../../src/messages/event-log-writer.ts';
 import {
+  APPENDED_ROWS,
+  AppendedRows,
   MessageDataCache,
   SENT_HINT_IDS,
   SENT_HINTS,
@@ -129,6 +134,86 @@ describe('message data cache', () => {
         (await fresh.readAfter(0, 100)).find((e) => e.messageId === messageId)?.recipients,
         [11, 12],
       );
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('keeps appended rows until the tail read takes them: only a gapless run after the position', () => {
+    const row = (seq: number) => ({
+      seq,
+      user_id: 1,
+      type: 'T',
+      data: '{}',
+      message_id: null,
+      mfloor: 0,
+      created_at: 0,
+    });
+    const a = new AppendedRows();
+    a.add([row(5), row(6)]);
+    assert.equal(a.take(3, 10), undefined, 'seq 4 is not held: the database has it');
+    assert.deepEqual(
+      a.take(4, 1)?.map((r) => r.seq),
+      [5],
+    );
+    assert.deepEqual(
+      a.take(5, 10)?.map((r) => r.seq),
+      [6],
+    );
+    assert.equal(a.size, 0, 'taken once');
+    a.add([row(7), row(9)]);
+    assert.equal(
+      a.take(6, 10),
+      undefined,
+      'a gap (8) before a row still held: read it all from the database',
+    );
+    a.clear();
+    a.add(Array.from({ length: APPENDED_ROWS + 10 }, (_, i) => row(100 + i)));
+    assert.equal(a.size, APPENDED_ROWS, 'bounded; the oldest went first');
+    assert.equal(a.take(99, 10), undefined);
+    assert.equal(a.take(109, 5)?.[0]?.seq, 110);
+  });
+
+  it("reads nothing back for the node's own appends, and reads the log when another process wrote", async () => {
+    const f = await openMessagesFixture();
+    try {
+      const ann = await f.addUser(11);
+      await f.addUser(12);
+      const log = createEventLogReader({
+        db: f.db,
+        unreadCounts: async () => new Map(),
+      });
+      const commit = createEventLogWriter({
+        db: f.db,
+        dialect: f.dialect,
+        bus: createMemoryBus(),
+        nodeId: 'n',
+        now: f.now,
+        appended: (rows) => log.noteAppended(rows),
+      });
+      const inbox = smallInbox({ ...f, commit }, (m, r) => log.noteSent(m, r));
+      const fresh = createEventLogReader({ db: f.db, unreadCounts: async () => new Map() });
+      const send = (title: string) =>
+        inbox.send(ann, { title, content: 'c', targetType: 'user', targetIds: [11, 12] });
+      await Promise.all([send('one'), send('two')]);
+      await commit(async () => ({ result: 0, events: [{ userId: 12, type: 'READ', data: { id: 1 } }] }));
+      const expected = await fresh.readAfter(0, 100);
+      assert.equal(expected.length, 3);
+      // Gone from the database: what the node's reader returns now can only come from what it kept.
+      await sql`delete from events`.execute(f.db);
+      assert.deepEqual(await log.readAfter(0, 100), expected, 'the same events as the read of the log');
+      // Another process appends (seq 4), then this node (seq 5): the gap sends the read to the log.
+      await sql`insert into events (user_id, type, data, mfloor, created_at) values (11, 'OTHER', '{}', 0, 0)`.execute(
+        f.db,
+      );
+      await send('three');
+      const next = await log.readAfter(3, 100);
+      // OTHER was never kept here: it came from the log, with this node's row after it.
+      assert.deepEqual(
+        next.map((e) => e.type),
+        ['OTHER', 'NEW_MESSAGE'],
+      );
+      assert.deepEqual(next, await fresh.readAfter(3, 100));
     } finally {
       await f.close();
     }
