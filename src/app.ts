@@ -113,6 +113,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ...(pgBus && { inTransaction: pgBus.wakeInTransaction }),
     sent: (message, recipients) => eventLog.noteSent(message, recipients),
     appended: (rows) => eventLog.noteAppended(rows),
+    onBatch: (n) => metrics.commitBatch.observe(n),
   });
   const { service: messages, expiry } = parts;
   // Assigned once the hub exists; the hub reports presence changes to it from then on.

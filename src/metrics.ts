@@ -74,6 +74,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),
+    commitBatch: new Histogram({
+      name: 'skypush_db_commit_batch_size',
+      help: 'Changes committed together in one SQLite transaction (group commit)',
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers,
+    }),
     busMessages: new Counter({
       name: 'skypush_bus_messages_total',
       help: 'Bus messages received by type',

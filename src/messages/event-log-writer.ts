@@ -82,6 +82,8 @@ export function createEventLogWriter(deps: {
   inTransaction?: (trx: Kysely<DB>, head: number) => Promise<void>;
   /** SQLite: told of the rows each commit appended, before its bus message (the node's tail read). */
   appended?: (rows: EventRow[]) => void;
+  /** SQLite: told of each transaction's number of changes. */
+  onBatch?: (n: number) => void;
 }): CommitWithEvents {
   const { db, dialect, bus } = deps;
   // SQLite's single writer orders the appends; its changes are grouped per turn (group-commit.ts), which
@@ -92,6 +94,7 @@ export function createEventLogWriter(deps: {
           db,
           now: deps.now,
           appended: deps.appended,
+          onBatch: deps.onBatch,
           beforeAppend: (trx, out) => wake(trx, out, deps),
         })
       : undefined;

@@ -40,8 +40,10 @@ export interface GroupCommitDeps {
   appended?: ((rows: EventRow[]) => void) | undefined;
   /** Runs inside the transaction between a change's work and its append (the writer's wake-up). */
   beforeAppend?: ((trx: Kysely<DB>, out: GroupWorkResult<unknown>) => Promise<void>) | undefined;
-  /** Changes per transaction at most (tests use 1 to see the lone path). */
+  /** Changes per transaction at most. */
   maxBatch?: number;
+  /** Told of each transaction's number of changes (the commit-batch metric). */
+  onBatch?: ((n: number) => void) | undefined;
 }
 
 interface Pending {
@@ -88,6 +90,7 @@ export function createGroupCommit(deps: GroupCommitDeps) {
 
   async function flush(): Promise<void> {
     const batch = queue.splice(0, max);
+    deps.onBatch?.(batch.length);
     try {
       await deps.db.transaction().execute(async (trx) => {
         if (batch.length === 1) await runOne(trx, batch[0] as Pending);
@@ -120,11 +123,13 @@ export function createGroupCommit(deps: GroupCommitDeps) {
     if (scheduled) return;
     scheduled = true;
     nextTurn(() => {
-      // Never rejects: every failure is handed to its callers inside flush.
-      void flush().finally(() => {
-        scheduled = false;
-        if (queue.length > 0) schedule();
-      });
+      // flush hands every failure to its callers; the catch is for a defect in flush itself.
+      flush()
+        .catch(() => {})
+        .finally(() => {
+          scheduled = false;
+          if (queue.length > 0) schedule();
+        });
     });
   }
 

@@ -34,6 +34,8 @@ export interface MessagesDeps {
   sent?: InboxDeps['sent'];
   /** Told of the rows each commit appended (SQLite: the node's tail read takes them from here). */
   appended?: (rows: EventRow[]) => void;
+  /** SQLite: told of each group commit's number of changes (a metric). */
+  onBatch?: (n: number) => void;
 }
 
 export interface Messages {

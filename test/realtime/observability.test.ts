@@ -63,6 +63,19 @@ describe('observability: metrics', () => {
     assert.ok(Number.isNaN(sample(text, 'skypush_ws_disconnects_total{code="1006"}')));
   });
 
+  it('counts the changes of each SQLite group commit', async () => {
+    const [a] = users as [U];
+    const before = await scrape();
+    const sum0 = sample(before, 'skypush_db_commit_batch_size_sum');
+    const count0 = sample(before, 'skypush_db_commit_batch_size_count');
+    await Promise.all(Array.from({ length: 12 }, () => sendTo(t, [a.id])));
+    const text = await scrape();
+    assert.equal(sample(text, 'skypush_db_commit_batch_size_sum'), sum0 + 12, 'every send counted once');
+    const transactions = sample(text, 'skypush_db_commit_batch_size_count') - count0;
+    assert.ok(transactions >= 1 && transactions <= 12, `${transactions} transactions for 12 sends`);
+    assert.match(text, /^skypush_db_commit_batch_size_bucket\{le="64"\} \d+$/m);
+  });
+
   it('counts refused upgrades by status', async () => {
     const before = await metricValue(t, 'skypush_ws_rejects_total', { status: '401' });
     await refused(t.wsUrl, { token: 'nope' });
