@@ -99,7 +99,9 @@ for (const dialect of DIALECTS) {
         assert.equal(rows.length, singles.length + 1, 'one event per send, the wide one included');
         if (dialect === 'postgres')
           assert.ok(
-            singles.filter((x) => x.beforeWide).length >= 2,
+            // ≥ 1, not more: under CI load the wide send may finish after one single send only; with a
+            // whole-transaction lock even the first single send would wait for it.
+            singles.filter((x) => x.beforeWide).length >= 1,
             'single sends commit while the wide send is writing its rows: no whole-transaction lock',
           );
       } finally {
