@@ -33,6 +33,9 @@ export interface EventLogStore extends EventLogReader {
   noteAppended(rows: readonly log.EventRow[]): void;
 }
 
+/** How long a prune mark read from the database serves ranges held in memory (markForHeld). */
+const MARK_FRESH_MS = 1000;
+
 const toLogEvent = (r: log.EventRow): LogEvent => {
   const byReference = r.message_id !== null && r.data === '';
   const ev: LogEvent = {
@@ -128,7 +131,21 @@ export function createEventLogReader(deps: {
   const sent = new SentRecipients();
   const appended = new AppendedRows();
   const recent = new RecentEvents(deps.recent?.events ?? 0, deps.recent?.bytes ?? 0);
-  const prunedThrough = async () => Number((await log.getMeta(db, PRUNED_THROUGH_KEY)) ?? 0);
+  /** The prune mark as last read (it only grows) and when: see markForHeld. */
+  const mark = { through: 0, readAt: -Infinity };
+  const prunedThrough = async () => {
+    const through = Number((await log.getMeta(db, PRUNED_THROUGH_KEY)) ?? 0);
+    mark.through = Math.max(mark.through, through);
+    mark.readAt = now();
+    return through;
+  };
+  /**
+   * The mark for a range served from memory: the one read at most MARK_FRESH_MS ago (this node's own
+   * prunes refresh it at once). Rows in memory are never pruned, so a mark that missed another node's
+   * prune can only let a whole replay through where a fresh one would have answered RESYNC expired,
+   * never lose an event; a range read from the database always reads the mark after its rows.
+   */
+  const markForHeld = async () => (now() - mark.readAt < MARK_FRESH_MS ? mark.through : prunedThrough());
   /** Fills in the NEW_MESSAGE data `events` lack (a message gone meanwhile stays without). */
   const withData = async (events: LogEvent[]): Promise<LogEvent[]> => {
     const ids = events.flatMap((e) => (e.dataJson === undefined && e.messageId ? [e.messageId] : []));
@@ -166,7 +183,8 @@ export function createEventLogReader(deps: {
         : await log.resumeStart(db, range, max, pageLimit);
       // The prune mark is read after the rows: a prune that commits between the two reads moved the mark
       // (it is written in the prune's transaction), so rows it cut off are never taken for the whole gap.
-      if (pos.seq < (await prunedThrough())) return { ok: false, reason: 'expired' };
+      // A range held in memory cannot lose rows to a prune: the mark read within the second serves it.
+      if (pos.seq < (await (held ? markForHeld() : prunedThrough()))) return { ok: false, reason: 'expired' };
       if (count > max) return { ok: false, reason: 'too_many' };
       return { ok: true, from: { seq: pos.seq, floor }, count, sizes };
     },
@@ -185,7 +203,7 @@ export function createEventLogReader(deps: {
             limit,
           );
       // As in startResume: the mark after the rows. A prune past `from` may have cut this page short.
-      if (from.seq < (await prunedThrough())) return { expired: true };
+      if (from.seq < (await (held ? markForHeld() : prunedThrough()))) return { expired: true };
       // The ring's events are shared and never changed: a copy where data must still be filled in.
       const events = held
         ? held.map((e) => (e.dataJson === undefined ? { ...e } : e))
@@ -198,6 +216,7 @@ export function createEventLogReader(deps: {
       epoch = next;
       recent.clear();
       appended.clear();
+      Object.assign(mark, { through: 0, readAt: -Infinity });
     },
     remember: (afterSeq, events) => recent.add(afterSeq, events),
     async prime(head) {
@@ -216,6 +235,7 @@ export function createEventLogReader(deps: {
       for (let i = 0; i < batches; i++) {
         const n = await log.pruneEvents(db, now() - retentionSec * 1000, batchSize);
         total += n;
+        if (n > 0) await prunedThrough();
         if (n < batchSize) break;
         // Yield between batches so a large backlog never blocks the event loop for long.
         await new Promise((r) => setImmediate(r));

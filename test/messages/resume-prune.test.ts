@@ -141,3 +141,79 @@ describe('resume while a prune commits between its reads', () => {
     assert.equal(page.expired, true, 'the page read before the prune is not served as whole');
   });
 });
+
+describe('resume from memory and the prune mark', () => {
+  let dir: string;
+  let node: Store;
+  let other: Store;
+  const USER = 7;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'skypush-prune-mark-'));
+    const open = () =>
+      openStore({
+        kind: 'sqlite',
+        url: `sqlite:${join(dir, 'db.sqlite')}`,
+        sqlitePath: join(dir, 'db.sqlite'),
+        poolSize: 1,
+        statementTimeoutMs: 5000,
+        connectTimeoutMs: 5000,
+      });
+    node = open();
+    await migrateToLatest(node);
+    other = open();
+  });
+  after(async () => {
+    await node.close();
+    await other.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves a held range with the mark read within the second; its own prune counts at once', async () => {
+    const old = Date.now() - 10 * 86_400_000;
+    const five = () =>
+      appendEvents(
+        other.db,
+        other.dialect,
+        Array.from({ length: 5 }, (_, i) => ({ userId: USER, type: 'SYSTEM_NOTIFY', data: { i } })),
+        old,
+      );
+    let head = await five();
+    const first = head - 4;
+    let t = Date.now();
+    const log = createEventLogReader({
+      db: node.db,
+      unreadCounts: async () => new Map(),
+      now: () => t,
+      recent: { events: 100, bytes: 1_048_576 },
+    });
+    await log.prime?.(head);
+    const cursor = encodeEventCursor(await log.epoch(), first - 1);
+    const resume = async () => {
+      const r = await log.startResume(USER, cursor, head, 100, 100);
+      if (!r.ok) return r.reason;
+      const page = await log.replayPage(USER, r.from, head, 100);
+      return page.expired ? 'expired' : page.events.map((e) => e.seq);
+    };
+    const whole = [first, first + 1, first + 2, first + 3, first + 4];
+    assert.deepEqual(await resume(), whole, 'the mark was read: nothing pruned yet');
+
+    // Another node prunes the five: this node still holds them, and replays them whole.
+    assert.equal(await pruneEvents(other.db, Date.now(), 100), 5);
+    t += 500;
+    assert.deepEqual(await resume(), whole, 'within the second: the held range, whole');
+    t += 600;
+    assert.equal(await resume(), 'expired', 'past the second the mark is read again');
+
+    // The node's own prune is seen at once.
+    const before = head;
+    head = await five();
+    // As the hub's tail read does: the new events into memory.
+    log.remember?.(before, await log.readAfter(before, 100));
+    const fresh = encodeEventCursor(await log.epoch(), before);
+    const ok = await log.startResume(USER, fresh, head, 100, 100);
+    assert.equal(ok.ok, true, 'the new five are held and unpruned');
+    assert.equal(await log.prune(60), 5);
+    assert.deepEqual(await log.startResume(USER, fresh, head, 100, 100), { ok: false, reason: 'expired' });
+  });
+});
