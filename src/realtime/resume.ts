@@ -88,6 +88,17 @@ export class Resume {
     release: () => void = noop,
   ): Promise<void> {
     const { registry, fanout, writer, clock } = this.deps;
+    // While the upgrade holds the socket's writes, nothing it holds was left unsent by an earlier turn:
+    // the 101, CONNECTED and the first page count as this turn's writes, not as a backlog (a page of one
+    // event larger than the send queue would otherwise close the client at every attempt to resume).
+    if (release !== noop) {
+      c.corked(0);
+      const held = release;
+      release = () => {
+        c.uncorked();
+        held();
+      };
+    }
     try {
       // The invariant (file comment): registration and reading the tail, in one synchronous step.
       const upto = this.deps.tailSeq();

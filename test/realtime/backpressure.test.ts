@@ -90,6 +90,35 @@ describe('backpressure: slow consumer', () => {
     }
   });
 
+  it('replays one event larger than the bound in the connect write (the 101 and CONNECTED are no backlog)', async () => {
+    // The 101, CONNECTED and the first replay page leave in one write; what the connection's own set-up
+    // holds back is not a backlog, or a resume over one large message would be closed at every attempt.
+    const tiny = await startApp({ env: { SKYPUSH_WS_SEND_QUEUE_BYTES: '4096' } });
+    try {
+      const first = await connect(tiny.wsUrl, { token: tiny.adminToken });
+      const connected = await first.waitFor((f) => f.type === 'CONNECTED');
+      await first.close();
+      const r = await tiny.request<{ messageId: number }>('POST', '/api/v1/messages/send', {
+        token: tiny.adminToken,
+        body: { title: 'big', content: 'y'.repeat(10_000), targetType: 'user', targetIds: [1] },
+      });
+      const sock = await connect(tiny.wsUrl, {
+        token: tiny.adminToken,
+        since: connected.data['cursor'] as string,
+      });
+      await sock.waitFor((f) => f.type === 'UNREAD_COUNT');
+      const replayed = sock.frames
+        .filter((f) => f.type === 'MESSAGE_BATCH')
+        .flatMap((f) => (f.data.messages ?? []).map((m) => m.data['messageId']));
+      assert.deepEqual(replayed, [r.body.data.messageId]);
+      assert.equal(sock.ws.readyState, sock.ws.OPEN);
+      assert.equal(await metricValue(tiny, 'skypush_ws_slow_consumer_closes_total'), 0);
+      await sock.close();
+    } finally {
+      await tiny.close();
+    }
+  });
+
   it('does not count frames written in one turn (a replay) against a client that reads', async () => {
     // 20 one-event MESSAGE_BATCH frames of ~10 KB, written in one turn: 200 KB against a 64 KB bound.
     const small = await startApp({
