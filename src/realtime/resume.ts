@@ -270,7 +270,9 @@ export class Resume {
       if (page.expired) return 'expired';
       const before = this.writeBatch(c, page.events, through);
       if (done) {
-        const left = writer.drained(c, before);
+        // The connection goes live now: its live frames may keep the socket above `before` for long
+        // without it being stuck, so a stall only gives the bytes back (the send queue bounds them).
+        const left = writer.drained(c, before, false);
         releaseHere = false;
         this.deps.containment.background(
           left.then(() => giveBack()),

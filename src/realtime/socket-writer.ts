@@ -84,10 +84,12 @@ export class SocketWriter {
   }
 
   /**
-   * Resolves true once the socket's unsent bytes are at most `below`; false if it closes first, or
-   * closes it as a slow consumer when it stays above for stallMs.
+   * Resolves true once the socket's unsent bytes are at most `below`; false if it closes first, or when
+   * it stays above for stallMs: then it is closed as a slow consumer, unless `closeOnStall` is false (a
+   * live connection whose later frames keep it above the mark is not stuck: the send queue's bound and
+   * the heartbeat judge it).
    */
-  drained(c: Connection, below: number): Promise<boolean> {
+  drained(c: Connection, below: number, closeOnStall = true): Promise<boolean> {
     if (c.state === 'closing') return Promise.resolve(false);
     if (c.socket.bufferedAmount <= below) return Promise.resolve(true);
     const socket = rawSocketOf(c.socket);
@@ -102,7 +104,7 @@ export class SocketWriter {
           if (c.state === 'closing') finish(false);
           else if (c.socket.bufferedAmount <= below) finish(true);
           else if (clock.monotonic() - started > stallMs) {
-            this.slowConsumer(c);
+            if (closeOnStall) this.slowConsumer(c);
             finish(false);
           }
         } catch (err) {

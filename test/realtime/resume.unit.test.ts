@@ -285,6 +285,24 @@ describe('resume: the live/replay seam', () => {
     assert.equal(p.budget.highWater <= 700, true);
   });
 
+  it("a live connection that keeps the last page's bytes unsent past the stall gives them back, not its socket", async () => {
+    const log = [{ ...event(1, null), dataJson: `"${'x'.repeat(200)}"` }];
+    const p = parts({ source: { ...pagedLog(log) }, heartbeatTimeoutMs: 1000 });
+    p.state.tailSeq = 1;
+    const { c, socket } = p.connection(1);
+    await p.resume.attach(c, 'e.0', -Infinity);
+    assert.equal(c.state, 'live');
+    assert.ok(p.budget.inUse > 0, 'the last page is still leaving');
+    // Live frames keep the socket above the mark (a busy stream, read slowly) for longer than the stall.
+    socket.bufferedAmount = 10_000;
+    p.clock.advance(1001);
+    socket._socket?.emit('drain');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(p.budget.inUse, 0, 'the bytes were given back');
+    assert.equal(c.state, 'live', 'not closed as a slow consumer: the send queue judges a live socket');
+    assert.equal(socket.closeCode(), undefined);
+  });
+
   it('a prune during the replay ends it with RESYNC expired at the tail', async () => {
     const log = [1, 2, 3].map((seq) => event(seq, 1));
     let pages = 0;

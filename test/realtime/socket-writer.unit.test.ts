@@ -100,6 +100,19 @@ describe('socket writer: drained()', () => {
     assert.equal(socket.closeCode(), 4009);
   });
 
+  it('without closeOnStall, a socket that stays full past stallMs resolves false and stays open', async () => {
+    const p = parts({ heartbeatTimeoutMs: 1000 });
+    const { c, socket } = p.live();
+    socket.bufferedAmount = 500;
+    const done = p.writer.drained(c, 100, false);
+    p.clock.advance(1001);
+    socket._socket?.emit('drain');
+    assert.equal(await done, false);
+    assert.equal(socket.closeCode(), undefined);
+    assert.equal(c.state, 'live');
+    assert.equal(socket._socket?.listenerCount('drain'), 0, 'it stopped watching');
+  });
+
   it('a close meanwhile resolves false', async () => {
     const p = parts();
     const { c, socket } = p.live();
