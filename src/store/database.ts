@@ -11,6 +11,7 @@ import { startCheckpointer } from './checkpointer.ts';
 import { ensurePrivateDir, preparePrivateDatabase } from './private-files.ts';
 import { LockWaitSqliteDialect, SQLITE_BUSY_TIMEOUT_MS, type SqliteHandle } from './sqlite-driver.ts';
 import type { DB } from './schema.ts';
+import { allowReadsNow } from './prepared.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -54,9 +55,9 @@ function openSqlite(path: string, lockTimeoutMs: number, onWarning?: (message: s
   sqlite.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   const checkpointer =
     path === ':memory:' ? undefined : startCheckpointer(sqlite, path, CHECKPOINT_MS, onWarning);
-  const db = new Kysely<DB>({
-    dialect: new LockWaitSqliteDialect({ database: withStatementCache(sqlite), lockTimeoutMs }),
-  });
+  const dialect = new LockWaitSqliteDialect({ database: withStatementCache(sqlite), lockTimeoutMs });
+  const db = new Kysely<DB>({ dialect });
+  allowReadsNow(db, (query) => dialect.readNow(query));
   return {
     db,
     dialect: 'sqlite',

@@ -16,6 +16,20 @@
 import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
 import type { DB } from './schema.ts';
 
+/** Runs a compiled read at once, or answers undefined (then the query goes through Kysely). */
+type ReadNow = (query: CompiledQuery) => QueryResult<unknown> | undefined;
+const readsNow = new WeakMap<Kysely<DB>, ReadNow>();
+
+/**
+ * Lets prepared reads on `db` itself (not its transactions or plugin-wrapped copies, which are other
+ * instances) skip Kysely's executor when `readNow` can answer at once: on SQLite, while the one
+ * connection is free (sqlite-driver.ts readNow). Kysely's nested async layers per statement were about
+ * a sixth of the bytes a connect allocated (docs/BENCHMARKS.md).
+ */
+export function allowReadsNow(db: Kysely<DB>, readNow: ReadNow): void {
+  readsNow.set(db, readNow);
+}
+
 /** Stands for an input in the compiled parameter list. */
 class Slot {
   constructor(readonly key: string) {}
@@ -46,6 +60,7 @@ export function prepared<I extends Record<string, unknown>, R>(
       compiled.set(adapter, (c = { query, bind }));
     }
     const parameters = c.bind.map((b) => ('slot' in b ? input[b.slot] : b.value));
-    return db.executeQuery<R>({ ...c.query, parameters });
+    const query = { ...c.query, parameters };
+    return (readsNow.get(db)?.(query) as QueryResult<R> | undefined) ?? db.executeQuery<R>(query);
   };
 }

@@ -71,6 +71,11 @@ class Mutex {
     if (next) next();
     else this.#held = false;
   }
+
+  /** Nobody holds the lock, so nobody waits for it either. */
+  get free(): boolean {
+    return !this.#held;
+  }
 }
 
 class LockWaitConnection implements DatabaseConnection {
@@ -159,6 +164,25 @@ class LockWaitDriver implements Driver {
     this.#mutex.unlock();
   }
 
+  /**
+   * Runs a read at once when the connection is free (no statement, transaction or waiter holds it: so
+   * nothing queued is overtaken and no open transaction's rows are seen); undefined when it is not, or
+   * when the statement writes or meets a lock (the caller then goes through Kysely as usual).
+   */
+  readNow<R>(query: CompiledQuery): QueryResult<R> | undefined {
+    if (!this.#mutex.free || this.#db.inTransaction) return undefined;
+    // A SELECT only: an INSERT … RETURNING is a "reader" to SQLite too.
+    if (query.query.kind !== 'SelectQueryNode') return undefined;
+    const stmt = this.#db.prepare(query.sql);
+    if (!stmt.reader) return undefined;
+    try {
+      return { rows: stmt.all(query.parameters) as R[] };
+    } catch (e) {
+      if (isSqliteBusy(e)) return undefined;
+      throw e;
+    }
+  }
+
   async destroy(): Promise<void> {
     this.#db.close();
   }
@@ -166,10 +190,18 @@ class LockWaitDriver implements Driver {
 
 /** Kysely's SQLite dialect with the lock wait above. */
 export class LockWaitSqliteDialect implements Dialect {
+  #driver: LockWaitDriver | undefined;
+
   constructor(private readonly opts: LockWaitOptions) {}
 
   createDriver(): Driver {
-    return new LockWaitDriver(this.opts);
+    this.#driver = new LockWaitDriver(this.opts);
+    return this.#driver;
+  }
+
+  /** The driver's readNow, once Kysely has created the driver. */
+  readNow<R>(query: CompiledQuery): QueryResult<R> | undefined {
+    return this.#driver?.readNow<R>(query);
   }
 
   createQueryCompiler() {

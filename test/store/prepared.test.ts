@@ -161,3 +161,53 @@ describe('prepared queries on SQLite and PostgreSQL in one process', () => {
     );
   });
 });
+
+describe('SQLite: prepared reads at once on a free connection', () => {
+  let dir: string;
+  let store: Store;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'skypush-read-now-'));
+    store = openDialect('sqlite', `sqlite:${join(dir, 'r.db')}`);
+    await migrateToLatest(store);
+  });
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers a free connection in one step, and waits behind an open transaction without seeing its rows', async () => {
+    const { db } = store;
+    await db.insertInto('users').values(adminRow(1, 'first')).execute();
+    // Free: the answer is there after one microtask (through Kysely it takes several).
+    let early: unknown;
+    void byName(db, { username: 'first' }).then((r) => (early = r.rows));
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.deepEqual(early, [{ id: 1, username: 'first', role: 'admin' }]);
+
+    // A transaction holds the one connection across its awaits: a read meanwhile waits for it.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let inserted!: () => void;
+    const wrote = new Promise<void>((r) => (inserted = r));
+    const trx = db.transaction().execute(async (t) => {
+      await t.insertInto('users').values(adminRow(2, 'second')).execute();
+      inserted();
+      await gate;
+      throw new Error('rolled back');
+    });
+    await wrote;
+    let seen: unknown;
+    const read = byName(db, { username: 'second' }).then((r) => (seen = r.rows));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(seen, undefined, 'the read waits while the transaction is open');
+    release();
+    await assert.rejects(trx, /rolled back/);
+    await read;
+    assert.deepEqual(seen, [], 'and never saw the row the transaction rolled back');
+    assert.deepEqual(
+      (await adminsAbove(db, { minId: 0, limit: 10 })).rows.map((r) => Number(r.id)),
+      [1],
+    );
+  });
+});
