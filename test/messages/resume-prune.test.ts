@@ -31,6 +31,17 @@ class BetweenReads implements KyselyPlugin {
   }
 }
 
+/** A connection of its own to the SQLite file in `dir` (two of them play two processes). */
+const openIn = (dir: string): Store =>
+  openStore({
+    kind: 'sqlite',
+    url: `sqlite:${join(dir, 'db.sqlite')}`,
+    sqlitePath: join(dir, 'db.sqlite'),
+    poolSize: 1,
+    statementTimeoutMs: 5000,
+    connectTimeoutMs: 5000,
+  });
+
 describe('resume while a prune commits between its reads', () => {
   let dir: string;
   let reader: Store;
@@ -39,16 +50,7 @@ describe('resume while a prune commits between its reads', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'skypush-prune-'));
-    const url = `sqlite:${join(dir, 'db.sqlite')}`;
-    const open = () =>
-      openStore({
-        kind: 'sqlite',
-        url,
-        sqlitePath: join(dir, 'db.sqlite'),
-        poolSize: 1,
-        statementTimeoutMs: 5000,
-        connectTimeoutMs: 5000,
-      });
+    const open = () => openIn(dir);
     reader = open();
     await migrateToLatest(reader);
     pruner = open();
@@ -150,18 +152,9 @@ describe('resume from memory and the prune mark', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'skypush-prune-mark-'));
-    const open = () =>
-      openStore({
-        kind: 'sqlite',
-        url: `sqlite:${join(dir, 'db.sqlite')}`,
-        sqlitePath: join(dir, 'db.sqlite'),
-        poolSize: 1,
-        statementTimeoutMs: 5000,
-        connectTimeoutMs: 5000,
-      });
-    node = open();
+    node = openIn(dir);
     await migrateToLatest(node);
-    other = open();
+    other = openIn(dir);
   });
   after(async () => {
     await node.close();
