@@ -8,12 +8,11 @@
  * until the replay is written; going live flushes them in order, and `lastSeq` (= liveFrom) drops any
  * at or below what the client already has. So each event is sent once: by replay if ≤ upto, live if not.
  *
- * The replay is read in pages by seq, each fetched only after the previous one has left the process,
- * and each page's bytes are reserved from the node's ReplayBudget first and given back once they have
- * left: replay memory is bounded per connection (one page read at a time; the last one may still be
- * leaving while the connection goes live) and per node (the budget). If the pending list outgrows its bound meanwhile, it
- * is dropped and the replay reads on from the log up to the tail of that moment (the target moves), so
- * a slow replay under heavy traffic neither holds unbounded memory nor loses or drops anything.
+ * The replay is read in pages by seq (replay-page.ts), each fetched only after the previous one has
+ * left the process, its bytes reserved from the node's ReplayBudget first. If the pending list outgrows
+ * its bound meanwhile, it is dropped and the replay reads on from the log up to the tail of that moment
+ * (the target moves), so a slow replay under heavy traffic neither holds unbounded memory nor loses or
+ * drops anything.
  *
  * The positions (log seqs):
  * - `upto`: the tail position at registration — the seam between replay and live;
@@ -22,34 +21,25 @@
  * - `target`: how far the replay reads: upto, or a later tail after the pending list overflowed;
  * - `liveFrom`: lastSeq when going live: max(since, target) after a replay, else upto.
  */
-import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import type { EventLogReader, EventSize, LogEvent, ReplayFrom } from '../event-log.ts';
+import type { EventLogReader, EventSize, ReplayFrom } from '../event-log.ts';
 import { CloseCode, FrameType, type ConnectedPayload } from '../protocol.ts';
-import { encodeFrame, spliceFrame } from './codec.ts';
+import { encodeFrame } from './codec.ts';
 import type { Connection } from './connection.ts';
-import type { Containment } from './containment.ts';
 import type { DisabledUsers } from './disabled-users.ts';
 import type { Fanout } from './fanout.ts';
 import type { Registry } from './registry.ts';
-import type { ReplayBudget } from './replay-budget.ts';
-import type { SocketWriter } from './socket-writer.ts';
+import { replayPage, type PageDeps } from './replay-page.ts';
 
-export interface ResumeDeps {
-  source: Pick<EventLogReader, 'startResume' | 'replaySizes' | 'replayPage'>;
-  /** The node's replay memory, shared by all connections. */
-  budget: ReplayBudget;
+export interface ResumeDeps extends PageDeps {
+  source: PageDeps['source'] & Pick<EventLogReader, 'startResume'>;
   registry: Registry;
   /** The tail reader's position: every event up to it has been dispatched. */
   tailSeq: () => number;
   fanout: Fanout;
-  writer: SocketWriter;
   disabled: DisabledUsers;
-  containment: Containment;
-  cursor: (seq: number) => string;
-  realtime: Pick<Config['realtime'], 'heartbeatIntervalMs' | 'sendQueueBytes'>;
-  events: Pick<Config['events'], 'replayMax' | 'batchSize'>;
-  clock: Clock;
+  realtime: PageDeps['realtime'] & Pick<Config['realtime'], 'heartbeatIntervalMs'>;
+  events: PageDeps['events'] & Pick<Config['events'], 'replayMax'>;
   /** Counted once a connection is registered. */
   onConnect: () => void;
 }
@@ -66,10 +56,6 @@ export interface ReplayPlan {
 }
 
 const noop = (): void => {};
-/** Whether `c` is closing (a function: the state may change across an await, which TS cannot see). */
-const closing = (c: Connection) => c.state === 'closing';
-/** Bytes a replayed event may weigh for `chars` characters of text (UTF-16, escapes, the frame around it). */
-const bytesOf = (chars: number) => 2 * chars + 256;
 
 export class Resume {
   constructor(private readonly deps: ResumeDeps) {}
@@ -88,17 +74,8 @@ export class Resume {
     release: () => void = noop,
   ): Promise<void> {
     const { registry, fanout, writer, clock } = this.deps;
-    // While the upgrade holds the socket's writes, nothing it holds was left unsent by an earlier turn:
-    // the 101, CONNECTED and the first page count as this turn's writes, not as a backlog (a page of one
-    // event larger than the send queue would otherwise close the client at every attempt to resume).
-    if (release !== noop) {
-      c.corked(0);
-      const held = release;
-      release = () => {
-        c.uncorked();
-        held();
-      };
-    }
+    // What the upgrade holds back is this turn's writes, not a backlog (socket-writer.ts).
+    if (release !== noop) release = writer.heldUntil(c, release);
     try {
       // The invariant (file comment): registration and reading the tail, in one synchronous step.
       const upto = this.deps.tailSeq();
@@ -205,7 +182,7 @@ export class Resume {
     let first = opening;
     for (;;) {
       while (pos.seq < target) {
-        const next = await this.replayPage(c, pos, target, known, first, release);
+        const next = await replayPage(this.deps, c, { pos, target, known, first }, release);
         known = undefined;
         first = false;
         if (next === undefined) return undefined;
@@ -224,89 +201,5 @@ export class Resume {
       c.clearOverflow();
       target = this.deps.tailSeq();
     }
-  }
-
-  /**
-   * One page: as many of the next events as fit in half the send queue (at least one), their bytes
-   * reserved from the node's budget before they are read and given back once written and drained.
-   * The next page is read only once this one has left the process; after the last one the replay goes
-   * on at once (its bytes stay reserved until they leave), so that CONNECTED, a short replay and the
-   * unread count go out in one write. Resolves to the position after it, 'expired', or undefined when
-   * the connection closed.
-   */
-  private async replayPage(
-    c: Connection,
-    pos: ReplayFrom,
-    target: number,
-    known: EventSize[] | undefined,
-    first: boolean,
-    release: () => void,
-  ): Promise<ReplayFrom | 'expired' | undefined> {
-    const { source, budget, writer } = this.deps;
-    const maxEvents = this.deps.events.batchSize;
-    const maxBytes = Math.floor(this.deps.realtime.sendQueueBytes / 2);
-    // Between pages a turn of the event loop (SQLite answers synchronously: a storm's replays would run
-    // as one chain of microtasks, holding off handshakes and heartbeats); the first needs none, as each
-    // attach starts from its own upgrade. A page written before (the last of a replay the overflow then
-    // extended) holds replay memory until it leaves: the socket's writes must not be held any longer.
-    if (!first) {
-      release();
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    const sizes = known ?? (await source.replaySizes(c.userId, pos, target, maxEvents));
-    if (sizes.length === 0) return { seq: target, floor: pos.floor };
-    let n = 0;
-    let bytes = 0;
-    while (n < sizes.length && (n === 0 || bytes + bytesOf(sizes[n]?.chars ?? 0) <= maxBytes))
-      bytes += bytesOf((sizes[n++] as { chars: number }).chars);
-    const through = (sizes[n - 1] as { seq: number }).seq;
-    // Fewer sizes than asked, all taken: nothing more up to the target.
-    const done = sizes.length < maxEvents && n === sizes.length;
-    const giveBack = await budget.acquire(bytes);
-    let releaseHere = true;
-    try {
-      if (c.state === 'closing') return undefined;
-      const page = await source.replayPage(c.userId, pos, through, n);
-      if (page.expired) return 'expired';
-      const before = this.writeBatch(c, page.events, through);
-      if (done) {
-        // The connection goes live now: its live frames may keep the socket above `before` for long
-        // without it being stuck, so a stall only gives the bytes back (the send queue bounds them).
-        const left = writer.drained(c, before, false);
-        releaseHere = false;
-        this.deps.containment.background(
-          left.then(() => giveBack()),
-          'replay memory release',
-        );
-      } else {
-        // The page must leave before the next is read: nothing may hold the socket's writes now.
-        release();
-        if (!(await writer.drained(c, before)) || closing(c)) return undefined;
-      }
-    } finally {
-      if (releaseHere) giveBack();
-    }
-    return { seq: done ? target : through, floor: pos.floor };
-  }
-
-  /**
-   * Writes one page as a MESSAGE_BATCH whose cursor is `through`; returns the bytes the socket held
-   * before it (once back to them, the page has left the process: FIFO).
-   */
-  private writeBatch(c: Connection, events: LogEvent[], through: number): number {
-    const { writer, cursor } = this.deps;
-    const inner: string[] = [];
-    for (const e of events) {
-      // A message deleted meanwhile (it cannot be while its event exists: expiry.ts keeps it) is skipped.
-      if (e.dataJson === undefined) continue;
-      inner.push(spliceFrame(e.type, e.dataJson, Math.floor(e.createdAt / 1000), cursor(e.seq)));
-    }
-    const ts = Math.floor(this.deps.clock.now() / 1000);
-    const before = c.socket.bufferedAmount;
-    writer.send(
-      c,
-      `{"type":"${FrameType.MESSAGE_BATCH}","data":{"messages":[${inner.join(',')}]},"timestamp":${ts},"cursor":${JSON.stringify(cursor(through))}}`,
-    );
-    return before;
   }
 }

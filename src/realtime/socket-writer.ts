@@ -76,6 +76,20 @@ export class SocketWriter {
     return true;
   }
 
+  /**
+   * `c`'s socket is held corked by its upgrade (the 101, CONNECTED and the first page leave in one
+   * write) until `release`: what it holds was not left unsent by an earlier turn, so it counts as this
+   * turn's writes, not as a backlog — or a first page of one event larger than the bound would close the
+   * client at every attempt to resume. Returns the release to call instead.
+   */
+  heldUntil(c: Connection, release: () => void): () => void {
+    c.corked(0);
+    return () => {
+      c.uncorked();
+      release();
+    };
+  }
+
   /** Closes `c` as a slow consumer (4009), once. */
   slowConsumer(c: Connection): void {
     if (c.state === 'closing') return;

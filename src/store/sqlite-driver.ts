@@ -14,6 +14,9 @@
  * Between retries the connection is free for other work, so inside Kysely's `db.connection()` (only
  * the migrator uses it, at start-up) other statements may run between two of its own.
  * See docs/decisions/0006-sqlite-lock-wait.md.
+ *
+ * `readNow` runs a SELECT at once, without the lock's promise, when nobody holds the lock (prepared reads
+ * use it: docs/decisions/0018-sqlite-reads-now.md); any change to the locking here must keep its check.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -173,10 +176,8 @@ class LockWaitDriver implements Driver {
     if (!this.#mutex.free || this.#db.inTransaction) return undefined;
     // A SELECT only: an INSERT … RETURNING is a "reader" to SQLite too.
     if (query.query.kind !== 'SelectQueryNode') return undefined;
-    const stmt = this.#db.prepare(query.sql);
-    if (!stmt.reader) return undefined;
     try {
-      return { rows: stmt.all(query.parameters) as R[] };
+      return this.#connection.run<R>(query);
     } catch (e) {
       if (isSqliteBusy(e)) return undefined;
       throw e;

@@ -52,6 +52,22 @@ describe('socket writer: the queue bound', () => {
     assert.equal(socket.closeCode(), 4009);
   });
 
+  it("what the upgrade holds back counts as this turn's until released; then the backlog counts", async () => {
+    const p = parts({ sendQueueBytes: BOUND });
+    const { c, socket } = p.live();
+    let released = 0;
+    const release = p.writer.heldUntil(c, () => released++);
+    socket.bufferedAmount = 300; // the 101 and CONNECTED, held in the socket
+    assert.equal(p.writer.send(c, frameOf(BOUND * 2)), true, 'a page larger than the bound still goes');
+    assert.equal(socket._socket?.corks, 0, 'the upgrade corked it already');
+    release();
+    assert.equal(released, 1);
+    assert.equal(c.corkedBacklog, -1);
+    socket.bufferedAmount = BOUND * 2 + 300;
+    assert.equal(p.writer.send(c, frameOf(10), false), false, 'after release what is unsent counts');
+    assert.equal(socket.closeCode(), 4009);
+  });
+
   it('a throwing write closes that connection alone with 1011', async () => {
     const p = parts();
     const a = p.live(1);
